@@ -1,0 +1,51 @@
+/**
+ * Every failure kind has one class with a stable LABEDGE_ERR_* code (docs/errors.md).
+ * Messages name positions and opaque ids, never content: they may reach logs.
+ * Retired codes are never reused.
+ */
+const BRAND = Symbol.for('labedge.error');
+
+export const ERROR_CODES = {
+  LABEDGE_ERR_CONFIG: 'configuration is invalid',
+  LABEDGE_ERR_USAGE: 'command-line usage is wrong',
+  LABEDGE_ERR_ASTM_FRAME: 'an E1381 frame was rejected',
+  LABEDGE_ERR_ASTM_RECORD: 'E1394 records could not be parsed',
+  LABEDGE_ERR_MAPPING: 'a message could not be mapped to FHIR',
+  LABEDGE_ERR_STORE_COMMIT: 'the store could not durably commit',
+  LABEDGE_ERR_STORE_INTEGRITY: 'a stored value failed authentication',
+  LABEDGE_ERR_STORE_LOCKED: 'another process holds the store',
+  LABEDGE_ERR_KEY: 'the data key is missing or unusable',
+  LABEDGE_ERR_UPLINK_TRANSIENT: 'upstream delivery failed and will be retried',
+  LABEDGE_ERR_UPLINK_REJECTED: 'upstream rejected the data',
+  LABEDGE_ERR_UPLINK_AUTH: 'upstream refused the credentials',
+  LABEDGE_ERR_SERIAL: 'a serial port failed',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class LabedgeError extends Error {
+  readonly code: ErrorCode;
+  readonly [BRAND] = true;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'LabedgeError';
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
+  }
+}
+
+export const isLabedgeError = (e: unknown): e is LabedgeError => e instanceof LabedgeError;
+
+/** A one-line, PHI-free description of any thrown value (codes and positions only). */
+export function describeError(e: unknown): string {
+  if (isLabedgeError(e)) return `${e.code}: ${e.message}`;
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' ? `${e.name} ${code}` : e.name;
+  }
+  return 'unknown error';
+}

@@ -1,0 +1,43 @@
+import { pino, destination, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * The one logging facility. Fields that could carry PHI are censored at construction,
+ * so a careless `log.info({ raw })` cannot leak. Callers log ids, codes and positions only.
+ */
+export const REDACT_PATHS = [
+  'raw',
+  'text',
+  'payload',
+  'body',
+  'bundle',
+  'record',
+  'records',
+  'patient',
+  'value',
+  '*.raw',
+  '*.text',
+  '*.payload',
+  '*.body',
+  '*.bundle',
+  '*.patient',
+  '*.value',
+];
+
+export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream; name?: string } = {}): Logger {
+  return pino(
+    {
+      name: options.name ?? 'labedge',
+      level: options.level ?? process.env.LABEDGE_LOG_LEVEL ?? 'info',
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      base: undefined,
+    },
+    options.destination ?? destination({ fd: 2, sync: true }),
+  );
+}
+
+/** A logger that discards everything, for pure code paths and tests that do not care. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
