@@ -1,0 +1,61 @@
+import { readFile } from 'node:fs/promises';
+import { parseCommandArgs, usageError } from './args.js';
+import { LabedgeError } from '../core/errors.js';
+import { deframeCapture } from '../astm/capture-deframe.js';
+import { decodeText } from '../astm/text-decode.js';
+import { isEscapedWireCapture, unescapeTokens, unescapeWireCapture } from '../astm/transcript.js';
+import { convertAstm } from '../fhir/astm-to-fhir.js';
+import { messageDigest } from '../daemon/transform-worker.js';
+import { systemTimeZone, type TextEncoding } from '../config/config.js';
+
+async function readInput(file: string): Promise<Buffer> {
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+  try {
+    return await readFile(file);
+  } catch {
+    throw new LabedgeError('LABEDGE_ERR_USAGE', `cannot read ${file}`);
+  }
+}
+
+function looksLikeHl7(bytes: Buffer): boolean {
+  const head = bytes.subarray(0, 16).toString('latin1').replace(/^\uFEFF|^\xEF\xBB\xBF/, '');
+  return head.startsWith('MSH') || head.startsWith('\x0bMSH') || head.startsWith('FHS') || head.startsWith('BHS');
+}
+
+/** Pure mapping: a message file (records, or a byte capture with E1381 framing) → FHIR Bundle(s) on stdout. */
+export async function convertCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {
+    from: { type: 'string', default: 'auto' },
+    source: { type: 'string', default: 'convert' },
+    tz: { type: 'string' },
+    encoding: { type: 'string', default: 'auto' },
+  });
+  const from = values.from;
+  if (from !== 'astm' && from !== 'hl7' && from !== 'auto') throw usageError('--from must be astm, hl7 or auto');
+  const encoding = values.encoding as TextEncoding;
+  if (!['auto', 'utf-8', 'latin1'].includes(encoding)) throw usageError('--encoding must be auto, utf-8 or latin1');
+  if (positionals.length !== 1) throw usageError('convert takes exactly one FILE (or - for stdin)');
+  const bytes = await readInput(positionals[0]!);
+  if (from === 'hl7' || (from === 'auto' && looksLikeHl7(bytes))) {
+    throw new LabedgeError('LABEDGE_ERR_USAGE', 'HL7 v2 conversion is not available yet; this build converts ASTM');
+  }
+
+  // A capture may be raw bytes or spelled with <STX>-style tokens (as the corpus .frames files are).
+  const wire = isEscapedWireCapture(bytes) ? unescapeWireCapture(bytes.toString('latin1')) : bytes;
+  const { messages, framed } = deframeCapture(wire);
+  // A records file may spell control bytes as <RS>-style tokens, as transcripts do.
+  const raws = framed ? messages : [Buffer.from(unescapeTokens(wire.toString('latin1')), 'latin1')];
+  const bundles: unknown[] = [];
+  for (const raw of raws) {
+    const text = decodeText(raw, encoding);
+    const result = convertAstm(text, { sourceId: values.source, messageId: messageDigest(raw), timeZone: values.tz ?? systemTimeZone() });
+    for (const w of result.warnings) process.stderr.write(`labedge: warning: ${w}\n`);
+    bundles.push(result.bundle);
+  }
+  process.stdout.write(`${JSON.stringify(bundles.length === 1 ? bundles[0] : bundles, null, 2)}\n`);
+  return 0;
+}

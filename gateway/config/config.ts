@@ -1,0 +1,167 @@
+import { dirname, resolve, basename, join } from 'node:path';
+import type { SerialSettings } from '../../hardware/serial-line.js';
+
+/**
+ * The daemon's configuration: parsed and validated in one pure pass that reports every
+ * problem with its field path, then frozen. Nothing starts until it is valid.
+ */
+export type TextEncoding = 'auto' | 'utf-8' | 'latin1';
+
+export interface InstrumentConfig {
+  /** Stable instrument id: names the source in records, identifiers and logs. Not PHI. */
+  id: string;
+  protocol: 'astm';
+  transport: ({ type: 'serial' } & SerialSettings) | { type: 'tcp'; host: string; port: number };
+  encoding: TextEncoding;
+  /** IANA zone for instrument times that carry no offset. */
+  timeZone: string;
+}
+
+export interface UplinkConfig {
+  baseUrl: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  timeoutMs: number;
+}
+
+export interface LabedgeConfig {
+  deviceId: string;
+  dataDir: string;
+  keyFile: string;
+  uplink: UplinkConfig;
+  instruments: InstrumentConfig[];
+  logLevel: string;
+}
+
+export interface ConfigIssue {
+  field: string;
+  message: string;
+}
+
+export function systemTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/** Where the key-encryption key lives by default: beside the data directory, never inside it. */
+export function defaultKeyFile(dataDir: string): string {
+  const abs = resolve(dataDir);
+  return join(dirname(abs), `${basename(abs)}-keys`, 'kek');
+}
+
+function isValidTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates raw JSON; relative paths resolve against `baseDir` (the config file's folder). */
+export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeConfig; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const fail = (field: string, message: string) => {
+    issues.push({ field, message });
+  };
+  if (!isObject(raw)) return { issues: [{ field: '', message: 'must be a JSON object' }] };
+
+  const str = (obj: Json, key: string, path: string, fallback?: string): string => {
+    const v = obj[key];
+    if (v === undefined && fallback !== undefined) return fallback;
+    if (typeof v !== 'string' || v.length === 0) {
+      fail(path, 'must be a non-empty string');
+      return '';
+    }
+    return v;
+  };
+  const num = (obj: Json, key: string, path: string, fallback: number, allowed?: readonly number[]): number => {
+    const v = obj[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(path, 'must be a positive number');
+    else if (allowed && !allowed.includes(v)) fail(path, `must be one of ${allowed.join(', ')}`);
+    return typeof v === 'number' ? v : fallback;
+  };
+  const pathOf = (p: string) => (p ? resolve(baseDir, p) : p);
+
+  const deviceId = str(raw, 'deviceId', 'deviceId');
+  const dataDir = pathOf(str(raw, 'dataDir', 'dataDir', './data'));
+  const keyFile = raw.keyFile === undefined ? defaultKeyFile(dataDir) : pathOf(str(raw, 'keyFile', 'keyFile'));
+  const logLevel = str(raw, 'logLevel', 'logLevel', 'info');
+  const defaultZone = str(raw, 'timeZone', 'timeZone', systemTimeZone());
+  if (!isValidTimeZone(defaultZone)) fail('timeZone', 'is not a known IANA time zone');
+
+  let uplink: UplinkConfig = { baseUrl: '', caFile: '', certFile: '', keyFile: '', timeoutMs: 30_000 };
+  if (!isObject(raw.uplink)) fail('uplink', 'must be an object');
+  else {
+    const u = raw.uplink;
+    const baseUrl = str(u, 'baseUrl', 'uplink.baseUrl');
+    if (baseUrl && !/^https:\/\//.test(baseUrl)) fail('uplink.baseUrl', 'must be an https:// URL (plaintext uplinks are not allowed)');
+    uplink = {
+      baseUrl: baseUrl.replace(/\/+$/, ''),
+      caFile: pathOf(str(u, 'caFile', 'uplink.caFile')),
+      certFile: pathOf(str(u, 'certFile', 'uplink.certFile')),
+      keyFile: pathOf(str(u, 'keyFile', 'uplink.keyFile')),
+      timeoutMs: num(u, 'timeoutMs', 'uplink.timeoutMs', 30_000),
+    };
+  }
+
+  const instruments: InstrumentConfig[] = [];
+  if (!Array.isArray(raw.instruments)) fail('instruments', 'must be an array');
+  else {
+    const seen = new Set<string>();
+    raw.instruments.forEach((item: unknown, i: number) => {
+      const p = `instruments[${i}]`;
+      if (!isObject(item)) return fail(p, 'must be an object');
+      const id = str(item, 'id', `${p}.id`);
+      if (id && !/^[A-Za-z0-9._-]{1,64}$/.test(id)) fail(`${p}.id`, 'must be 1-64 characters of letters, digits, . _ -');
+      if (seen.has(id)) fail(`${p}.id`, 'is used twice');
+      seen.add(id);
+      const protocol = item.protocol ?? 'astm';
+      if (protocol !== 'astm') fail(`${p}.protocol`, 'must be "astm" (HL7 comes later)');
+      const encoding = item.encoding ?? 'auto';
+      if (encoding !== 'auto' && encoding !== 'utf-8' && encoding !== 'latin1') fail(`${p}.encoding`, 'must be auto, utf-8 or latin1');
+      const timeZone = str(item, 'timeZone', `${p}.timeZone`, defaultZone);
+      if (!isValidTimeZone(timeZone)) fail(`${p}.timeZone`, 'is not a known IANA time zone');
+      if (!isObject(item.transport)) return fail(`${p}.transport`, 'must be an object');
+      const t = item.transport;
+      if (t.type === 'tcp') {
+        const port = t.port;
+        if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) fail(`${p}.transport.port`, 'must be a TCP port number');
+        instruments.push({ id, protocol: 'astm', encoding: encoding as TextEncoding, timeZone, transport: { type: 'tcp', host: str(t, 'host', `${p}.transport.host`, '127.0.0.1'), port: Number(port) } });
+        return;
+      }
+      if (t.type !== 'serial') fail(`${p}.transport.type`, 'must be "serial" or "tcp"');
+      const parity = t.parity ?? 'none';
+      if (!['none', 'even', 'odd', 'mark', 'space'].includes(String(parity))) fail(`${p}.transport.parity`, 'must be none, even, odd, mark or space');
+      instruments.push({
+        id,
+        protocol: 'astm',
+        encoding: encoding as TextEncoding,
+        timeZone,
+        transport: {
+          type: 'serial',
+          path: str(t, 'path', `${p}.transport.path`),
+          baudRate: num(t, 'baudRate', `${p}.transport.baudRate`, 9600),
+          dataBits: num(t, 'dataBits', `${p}.transport.dataBits`, 8, [5, 6, 7, 8]) as SerialSettings['dataBits'],
+          parity: parity as SerialSettings['parity'],
+          stopBits: num(t, 'stopBits', `${p}.transport.stopBits`, 1, [1, 1.5, 2]) as SerialSettings['stopBits'],
+        },
+      });
+    });
+  }
+
+  if (issues.length > 0) return { issues };
+  const config: LabedgeConfig = { deviceId, dataDir, keyFile, uplink, instruments, logLevel };
+  return { config: deepFreeze(config), issues };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,385 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Level } from 'level';
+import { LabedgeError, type ErrorCode } from '../core/errors.js';
+import { QueueStore, INTEGRITY_REASON, type InboundInput } from './queue-store.js';
+
+const hasCode = (code: ErrorCode) => (e: unknown): boolean => e instanceof LabedgeError && e.code === code;
+const isNotFound = (e: unknown): boolean => hasCode('LABEDGE_ERR_STORE_COMMIT')(e) && /^no queue record /.test((e as Error).message);
+
+let root: string;
+let dataDir: string;
+let keyFile: string;
+const opened: QueueStore[] = [];
+
+async function openStore(overrides: { keyFile?: string } = {}): Promise<QueueStore> {
+  const store = await QueueStore.open({ dataDir, keyFile: overrides.keyFile ?? keyFile });
+  opened.push(store);
+  return store;
+}
+
+/** Direct access to the LevelDB underneath, for tampering (store must be closed). */
+async function withRawDb<T>(fn: (db: Level<string, Buffer>) => Promise<T>): Promise<T> {
+  const db = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  await db.open();
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+const input = (sourceId: string, n: number): InboundInput => ({
+  sourceId,
+  raw: Buffer.from(`H|\\^&|||ANALYZER\rP|1||PID-${n}\rL|1|N\r`),
+  receivedAt: 1_700_000_000_000 + n,
+  meta: { protocol: 'astm', frames: n, checked: true },
+});
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'labedge-queue-'));
+  dataDir = join(root, 'data');
+  keyFile = join(root, 'keys', 'store.kek');
+});
+
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('QueueStore: records', () => {
+  it('round-trips inbound records, oldest first, with meta', async () => {
+    const store = await openStore();
+    const ids = [];
+    for (let n = 0; n < 5; n++) ids.push(await store.commitInbound(input('analyzer-a', n)));
+    const listed = await store.listInbound();
+    assert.deepEqual(listed.map((r) => r.id), ids);
+    assert.deepEqual(listed[2], { id: ids[2], ...input('analyzer-a', 2) });
+    assert.deepEqual((await store.listInbound(2)).map((r) => r.id), ids.slice(0, 2));
+    assert.deepEqual(await store.stats(), { inbound: 5, outbound: 0, deadLetter: 0 });
+  });
+
+  it('refuses malformed input with LABEDGE_ERR_STORE_COMMIT, storing nothing', async () => {
+    const store = await openStore();
+    const bad: unknown[] = [
+      { ...input('a', 1), sourceId: '' },
+      { ...input('a', 1), raw: 'not a buffer' },
+      { ...input('a', 1), receivedAt: Number.NaN },
+      { ...input('a', 1), meta: { n: Number.POSITIVE_INFINITY } },
+      { ...input('a', 1), meta: { nested: { x: 1 } } },
+    ];
+    for (const b of bad) await assert.rejects(store.commitInbound(b as InboundInput), hasCode('LABEDGE_ERR_STORE_COMMIT'));
+    assert.deepEqual(await store.stats(), { inbound: 0, outbound: 0, deadLetter: 0 });
+  });
+
+  it('creates the key file 0600 and the store directory 0700', async () => {
+    await openStore();
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+    assert.equal((await stat(join(root, 'keys'))).mode & 0o777, 0o700);
+    assert.equal((await stat(join(dataDir, 'store'))).mode & 0o777, 0o700);
+  });
+
+  it('persists across close/open and never reuses ids', async () => {
+    let store = await openStore();
+    const a = await store.commitInbound(input('a', 1));
+    const b = await store.commitInbound(input('a', 2));
+    await store.transformed(a, { sourceId: 'a', bundle: { resourceType: 'Bundle' } });
+    await store.close();
+    store = await openStore();
+    assert.deepEqual((await store.listInbound()).map((r) => r.id), [b]);
+    const heads = await store.outboundHeads();
+    assert.equal(heads.length, 1);
+    assert.deepEqual(heads[0]?.bundle, { resourceType: 'Bundle' });
+    assert.deepEqual(await store.stats(), { inbound: 1, outbound: 1, deadLetter: 0 });
+    // Drain everything, restart: the next id is still higher than any issued before.
+    await store.transformed(b, { sourceId: 'a', bundle: {} });
+    for (const h of await store.outboundHeads()) await store.delivered(h.id);
+    for (const h of await store.outboundHeads()) await store.delivered(h.id);
+    assert.deepEqual(await store.stats(), { inbound: 0, outbound: 0, deadLetter: 0 });
+    await store.close();
+    store = await openStore();
+    const c = await store.commitInbound(input('a', 3));
+    assert.ok(c > b, `${c} > ${b}`);
+  });
+
+  it('gives per-source FIFO heads, in receive order even if transformed out of order', async () => {
+    const store = await openStore();
+    const received: Record<string, string[]> = { 'analyzer-a': [], 'analyzer-b': [], 'analyzer-c': [] };
+    const inboundIds: Array<[string, string]> = [];
+    for (let n = 0; n < 30; n++) {
+      const source = ['analyzer-a', 'analyzer-b', 'analyzer-c'][n % 3] ?? 'analyzer-a';
+      const id = await store.commitInbound(input(source, n));
+      inboundIds.push([id, source]);
+      received[source]?.push(id);
+    }
+    // Transform in reverse order: delivery order must still follow receive order.
+    for (const [id, source] of [...inboundIds].reverse()) await store.transformed(id, { sourceId: source, bundle: { n: id } });
+    const deliveredOrder: Record<string, string[]> = { 'analyzer-a': [], 'analyzer-b': [], 'analyzer-c': [] };
+    for (;;) {
+      const heads = await store.outboundHeads();
+      if (heads.length === 0) break;
+      assert.ok(heads.length <= 3);
+      assert.equal(new Set(heads.map((h) => h.sourceId)).size, heads.length, 'one head per source');
+      for (const h of heads) {
+        deliveredOrder[h.sourceId]?.push(h.inboundId);
+        await store.delivered(h.id);
+      }
+    }
+    assert.deepEqual(deliveredOrder, received);
+  });
+
+  it('transformed is atomic: one synced batch, and a failed batch changes nothing', async () => {
+    const store = await openStore();
+    const id = await store.commitInbound(input('a', 1));
+    const before = store.commitStats().batches;
+    const db = (store as any).db as Level<string, Buffer>;
+    const realBatch = db.batch.bind(db);
+    (db as any).batch = () => Promise.reject(new Error('EIO injected'));
+    await assert.rejects(store.transformed(id, { sourceId: 'a', bundle: {} }), hasCode('LABEDGE_ERR_STORE_COMMIT'));
+    await assert.rejects(store.rejected(id, { reasonCode: 'parse' }), hasCode('LABEDGE_ERR_STORE_COMMIT'));
+    (db as any).batch = realBatch;
+    assert.deepEqual(await store.stats(), { inbound: 1, outbound: 0, deadLetter: 0 });
+    assert.equal((await store.listInbound()).length, 1);
+    assert.equal((await store.outboundHeads()).length, 0);
+    const outId = await store.transformed(id, { sourceId: 'a', bundle: { ok: true } });
+    assert.equal(store.commitStats().batches, before + 1);
+    assert.deepEqual(await store.stats(), { inbound: 0, outbound: 1, deadLetter: 0 });
+    await assert.rejects(store.transformed(id, { sourceId: 'a', bundle: {} }), isNotFound);
+    await store.close();
+    const again = await openStore();
+    assert.deepEqual((await again.outboundHeads()).map((h) => [h.id, h.inboundId]), [[outId, id]]);
+    assert.equal((await again.listInbound()).length, 0);
+  });
+
+  it('rejected moves inbound to the dead-letter queue atomically, raw kept', async () => {
+    const store = await openStore();
+    const id = await store.commitInbound(input('a', 7));
+    await store.rejected(id, { reasonCode: 'ASTM_RECORD', detail: 'R.4 bad field count' });
+    assert.deepEqual(await store.stats(), { inbound: 0, outbound: 0, deadLetter: 1 });
+    const [dl] = await store.listDeadLetters();
+    assert.equal(dl?.stage, 'transform');
+    assert.equal(dl?.reasonCode, 'ASTM_RECORD');
+    assert.equal(dl?.detail, 'R.4 bad field count');
+    assert.equal(dl?.sourceId, 'a');
+    assert.deepEqual(dl?.raw, input('a', 7).raw);
+    await assert.rejects(store.rejected(id, { reasonCode: 'x' }), isNotFound);
+  });
+
+  it('counts attempts, dead-letters outbound records and deletes delivered ones', async () => {
+    const store = await openStore();
+    const a = await store.transformed(await store.commitInbound(input('a', 1)), { sourceId: 'a', bundle: { b: 1 } });
+    const b = await store.transformed(await store.commitInbound(input('b', 2)), { sourceId: 'b', bundle: { b: 2 } });
+    await store.recordAttempt(a);
+    await store.recordAttempt(a);
+    assert.equal((await store.outboundHeads()).find((h) => h.id === a)?.attempts, 2);
+    await store.deadLetterOutbound(a, { reasonCode: 'http-422', detail: 'OperationOutcome issue 0' });
+    await store.delivered(b);
+    assert.deepEqual(await store.stats(), { inbound: 0, outbound: 0, deadLetter: 1 });
+    const [dl] = await store.listDeadLetters();
+    assert.deepEqual({ ...dl, id: undefined }, { id: undefined, sourceId: 'a', stage: 'deliver', reasonCode: 'http-422', detail: 'OperationOutcome issue 0', bundle: { b: 1 }, at: dl?.at });
+    await assert.rejects(store.delivered(b), isNotFound);
+    await assert.rejects(store.delivered('o-zz'), isNotFound);
+  });
+});
+
+describe('QueueStore: group commit', () => {
+  it('100 concurrent commits share fewer synced batches, all durable', async () => {
+    let store = await openStore();
+    const before = store.commitStats();
+    const ids = await Promise.all(Array.from({ length: 100 }, (_, n) => store.commitInbound(input(`analyzer-${n % 8}`, n))));
+    const after = store.commitStats();
+    assert.equal(new Set(ids).size, 100);
+    assert.equal(after.submissions - before.submissions, 100);
+    assert.ok(after.batches - before.batches < 10, `batches ${after.batches - before.batches}`);
+    await store.close();
+    store = await openStore();
+    assert.deepEqual((await store.listInbound(1000)).map((r) => r.id), ids);
+  });
+
+  it('all callers of a failed batch reject with LABEDGE_ERR_STORE_COMMIT', async () => {
+    const store = await openStore();
+    const db = (store as any).db as Level<string, Buffer>;
+    const realBatch = db.batch.bind(db);
+    (db as any).batch = () => Promise.reject(new Error('ENOSPC injected'));
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, n) => store.commitInbound(input('a', n))));
+    (db as any).batch = realBatch;
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.ok(hasCode('LABEDGE_ERR_STORE_COMMIT')(r.reason));
+      assert.doesNotMatch((r.reason as Error).message, /PID-|ANALYZER/);
+    }
+    assert.deepEqual(await store.stats(), { inbound: 0, outbound: 0, deadLetter: 0 });
+    assert.equal((await store.listInbound()).length, 0);
+  });
+
+  it('close waits for commits in flight', async () => {
+    const store = await openStore();
+    const pending = Array.from({ length: 20 }, (_, n) => store.commitInbound(input('a', n)));
+    await store.close();
+    const ids = await Promise.all(pending);
+    const again = await openStore();
+    assert.deepEqual((await again.listInbound()).map((r) => r.id), ids);
+    await assert.rejects(store.commitInbound(input('a', 99)), hasCode('LABEDGE_ERR_STORE_COMMIT'));
+  });
+});
+
+describe('QueueStore: locking and keys', () => {
+  it('a second open of the same store is LABEDGE_ERR_STORE_LOCKED', async () => {
+    await openStore();
+    await assert.rejects(openStore(), (e: unknown) => hasCode('LABEDGE_ERR_STORE_LOCKED')(e) && /locked/.test((e as Error).message));
+  });
+
+  it('a wrong KEK is LABEDGE_ERR_KEY and the store is left intact', async () => {
+    const store = await openStore();
+    const id = await store.commitInbound(input('a', 1));
+    await store.close();
+    const otherKey = join(root, 'keys', 'other.kek');
+    const other = await QueueStore.open({ dataDir: join(root, 'elsewhere'), keyFile: otherKey });
+    await other.close();
+    await assert.rejects(openStore({ keyFile: otherKey }), hasCode('LABEDGE_ERR_KEY'));
+    const again = await openStore();
+    assert.deepEqual((await again.listInbound()).map((r) => r.id), [id]);
+  });
+
+  it('a missing KEK for an existing store is LABEDGE_ERR_KEY, never a new key', async () => {
+    const store = await openStore();
+    await store.commitInbound(input('a', 1));
+    await store.close();
+    const missing = join(root, 'keys', 'missing.kek');
+    await assert.rejects(openStore({ keyFile: missing }), (e: unknown) => hasCode('LABEDGE_ERR_KEY')(e) && /missing/.test((e as Error).message));
+    await assert.rejects(stat(missing), /ENOENT/);
+    assert.equal((await (await openStore()).listInbound()).length, 1);
+  });
+
+  it('a key file readable by others is refused', async () => {
+    const store = await openStore();
+    await store.close();
+    await chmod(keyFile, 0o644);
+    await assert.rejects(openStore(), hasCode('LABEDGE_ERR_KEY'));
+  });
+
+  it('a key file inside the database directory is refused', async () => {
+    await assert.rejects(openStore({ keyFile: join(dataDir, 'store', 'kek') }), hasCode('LABEDGE_ERR_KEY'));
+  });
+
+  it('a store directory that lost its CURRENT file is refused, not recreated', async () => {
+    const store = await openStore();
+    await store.commitInbound(input('a', 1));
+    await store.close();
+    await rename(join(dataDir, 'store', 'CURRENT'), join(root, 'CURRENT.saved'));
+    await assert.rejects(openStore(), (e: unknown) => hasCode('LABEDGE_ERR_STORE_COMMIT')(e) && /no CURRENT/.test((e as Error).message));
+    await rename(join(root, 'CURRENT.saved'), join(dataDir, 'store', 'CURRENT'));
+    assert.equal((await (await openStore()).listInbound()).length, 1);
+  });
+
+  it('a store with records but no data key is refused', async () => {
+    const store = await openStore();
+    await store.commitInbound(input('a', 1));
+    await store.close();
+    await withRawDb((db) => db.del('k!00000001'));
+    await assert.rejects(openStore(), hasCode('LABEDGE_ERR_KEY'));
+  });
+});
+
+describe('QueueStore: integrity', () => {
+  async function seed(): Promise<string[]> {
+    const store = await openStore();
+    const ids = [];
+    for (let n = 0; n < 4; n++) ids.push(await store.commitInbound(input('a', n)));
+    await store.close();
+    opened.length = 0;
+    return ids;
+  }
+  const keyOf = (id: string): string => id.replaceAll('-', '!');
+
+  it('a flipped byte is detected; listing quarantines it (ciphertext kept) and goes on', async () => {
+    const ids = await seed();
+    const key = keyOf(ids[1] ?? '');
+    const tampered = await withRawDb(async (db) => {
+      const value = (await db.get(key)) ?? Buffer.alloc(0);
+      value[value.length - 3] = (value[value.length - 3] ?? 0) ^ 0x01;
+      await db.put(key, value);
+      return value;
+    });
+    const store = await openStore();
+    const listed = await store.listInbound();
+    assert.deepEqual(listed.map((r) => r.id), [ids[0], ids[2], ids[3]]);
+    assert.deepEqual(await store.stats(), { inbound: 3, outbound: 0, deadLetter: 1 });
+    const [dl] = await store.listDeadLetters();
+    assert.equal(dl?.reasonCode, INTEGRITY_REASON);
+    assert.deepEqual(dl?.raw, tampered);
+    assert.match(dl?.detail ?? '', new RegExp(`^stored value at ${key} failed authentication`));
+  });
+
+  it('limited listings still fill up past quarantined records', async () => {
+    const ids = await seed();
+    await withRawDb(async (db) => {
+      for (const id of ids.slice(0, 2)) await db.put(keyOf(id), Buffer.from('garbage'));
+    });
+    const store = await openStore();
+    assert.deepEqual((await store.listInbound(2)).map((r) => r.id), ids.slice(2));
+    assert.equal((await store.stats()).deadLetter, 2);
+  });
+
+  it('a value copied under another key fails (record key is AAD)', async () => {
+    const ids = await seed();
+    await withRawDb(async (db) => {
+      const v0 = await db.get(keyOf(ids[0] ?? ''));
+      if (v0) await db.put(keyOf(ids[3] ?? ''), v0);
+    });
+    const store = await openStore();
+    assert.deepEqual((await store.listInbound()).map((r) => r.id), ids.slice(0, 3));
+    const [dl] = await store.listDeadLetters();
+    assert.match(dl?.detail ?? '', /authentication tag mismatch/);
+  });
+
+  it('a corrupt outbound record: recordAttempt throws LABEDGE_ERR_STORE_INTEGRITY naming the key only, heads skip to the next', async () => {
+    const store = await openStore();
+    const first = await store.transformed(await store.commitInbound(input('a', 1)), { sourceId: 'a', bundle: { patient: 'ZZCANARY^QUENTIN' } });
+    const second = await store.transformed(await store.commitInbound(input('a', 2)), { sourceId: 'a', bundle: { n: 2 } });
+    await store.close();
+    await withRawDb(async (db) => {
+      const value = (await db.get(keyOf(first))) ?? Buffer.alloc(0);
+      await db.put(keyOf(first), value.subarray(0, value.length - 5)); // truncated
+    });
+    const again = await openStore();
+    await assert.rejects(again.recordAttempt(first), (e: unknown) => {
+      assert.ok(hasCode('LABEDGE_ERR_STORE_INTEGRITY')(e));
+      assert.equal((e as Error).message, `stored value at ${keyOf(first)} failed authentication (authentication tag mismatch)`);
+      return true;
+    });
+    assert.deepEqual((await again.outboundHeads()).map((h) => h.id), [second]);
+    const [dl] = await again.listDeadLetters();
+    assert.equal(dl?.stage, 'deliver');
+    assert.equal(dl?.sourceId, 'a');
+  });
+
+  it('a corrupt outbound head is quarantined while listing heads', async () => {
+    const store = await openStore();
+    const first = await store.transformed(await store.commitInbound(input('a', 1)), { sourceId: 'a', bundle: {} });
+    const second = await store.transformed(await store.commitInbound(input('a', 2)), { sourceId: 'a', bundle: {} });
+    await store.close();
+    await withRawDb((db) => db.put(keyOf(first), randomBytes(80)));
+    const again = await openStore();
+    assert.deepEqual((await again.outboundHeads()).map((h) => h.id), [second]);
+    assert.deepEqual(await again.stats(), { inbound: 0, outbound: 1, deadLetter: 1 });
+  });
+
+  it('a corrupt dead letter is listed as an integrity entry, not dropped', async () => {
+    const store = await openStore();
+    await store.rejected(await store.commitInbound(input('a', 1)), { reasonCode: 'parse' });
+    const [dl] = await store.listDeadLetters();
+    await store.close();
+    await withRawDb((db) => db.put(keyOf(dl?.id ?? ''), Buffer.from('x')));
+    const again = await openStore();
+    const listed = await again.listDeadLetters();
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0]?.id, dl?.id);
+    assert.equal(listed[0]?.reasonCode, INTEGRITY_REASON);
+    assert.deepEqual(listed[0]?.raw, Buffer.from('x'));
+  });
+});

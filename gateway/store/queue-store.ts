@@ -1,0 +1,307 @@
+import { join } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { LabedgeError } from '../core/errors.js';
+import { GroupCommitter, type GroupCommitStats, type WriteOp } from './group-commit.js';
+import { KeyLocks } from './key-locks.js';
+import { assertKeyFileOutside, openKeyring } from './keys.js';
+import * as codec from './record-codec.js';
+import * as rk from './record-keys.js';
+import { isIntegrityError, RecordSealer } from './record-sealer.js';
+import { scanRange, type Corrupt } from './scan-range.js';
+import { openStoreDb, type StoreDb } from './store-db.js';
+import { loadStoreState, nextSourceStart, type QueueCounts, type StoreState } from './store-state.js';
+import type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
+
+export type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
+export type { QueueCounts } from './store-state.js';
+export type { GroupCommitStats } from './group-commit.js';
+
+/** sourceId of a quarantined record whose source cannot be read. */
+export const UNKNOWN_SOURCE_ID = '(unknown)';
+/** reasonCode of records quarantined because their stored value failed authentication. */
+export const INTEGRITY_REASON = 'integrity';
+
+const DEFAULT_LIMIT = 100;
+
+/**
+ * A state change on an id that is not (or no longer) in the queue: nothing was committed.
+ * There is no dedicated code yet; the message starts with "no queue record".
+ */
+function notFound(id: string): LabedgeError {
+  return new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `no queue record ${id}`);
+}
+
+function invalid(what: string): LabedgeError {
+  return new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `refused to store an invalid record: ${what}`);
+}
+
+/**
+ * The encrypted store-and-forward queue: inbound (raw, committed before the ACK) →
+ * outbound (FHIR bundle, per-source FIFO) → delivered or dead-lettered. Every value is
+ * sealed with the record key as AAD; keys are opaque counters (record-keys.ts).
+ */
+export class QueueStore {
+  private readonly locks = new KeyLocks();
+  private readonly committer: GroupCommitter;
+  private readonly persistedSources = new Set<number>();
+  private closed = false;
+  private readonly quarantineFn = (c: Corrupt): Promise<void> => this.quarantine(c);
+
+  private constructor(
+    private readonly db: StoreDb,
+    private readonly sealer: RecordSealer,
+    private readonly state: StoreState,
+    private readonly clock: Pick<Clock, 'now'>,
+    windowMs: number,
+  ) {
+    for (const no of state.sourceIds.keys()) this.persistedSources.add(no);
+    const write = (ops: WriteOp[]): Promise<void> => db.batch(ops, { sync: true });
+    // The high-water mark rides in every batch, so sequence numbers survive deletes and restarts.
+    const mark = (): WriteOp[] => [{ type: 'put', key: rk.SEQ_KEY, value: this.sealer.seal(rk.SEQ_KEY, codec.encodeSeq(this.state.seq)) }];
+    this.committer = new GroupCommitter(write, windowMs, mark);
+  }
+
+  static async open(opts: QueueStoreOptions): Promise<QueueStore> {
+    const dbDir = join(opts.dataDir, 'store');
+    assertKeyFileOutside(opts.keyFile, dbDir);
+    const db = await openStoreDb(dbDir);
+    try {
+      const sealer = new RecordSealer(await openKeyring(db, opts.keyFile));
+      const state = await loadStoreState(db, sealer);
+      return new QueueStore(db, sealer, state, opts.clock ?? { now: () => Date.now() }, opts.groupCommitWindowMs ?? 2);
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+  }
+
+  /** Durable: resolves only after the synced batch holding this record is on disk. */
+  async commitInbound(input: InboundInput): Promise<string> {
+    this.assertOpen();
+    if (typeof input.sourceId !== 'string' || input.sourceId === '') throw invalid('sourceId is empty');
+    if (!Buffer.isBuffer(input.raw)) throw invalid('raw is not a Buffer');
+    if (!Number.isFinite(input.receivedAt)) throw invalid('receivedAt is not a number');
+    if (input.meta !== undefined && !codec.isMeta(input.meta)) throw invalid('meta values must be strings, booleans or finite numbers');
+    const key = rk.inboundKey(this.nextSeq());
+    const value = this.sealer.seal(key, codec.encodeInbound(input));
+    await this.committer.submit([{ type: 'put', key, value }]);
+    this.state.counts.inbound += 1;
+    return rk.idOfKey(key);
+  }
+
+  /** Oldest first. Corrupt values met on the way are quarantined, not returned or dropped. */
+  async listInbound(limit = DEFAULT_LIMIT): Promise<InboundRecord[]> {
+    this.assertOpen();
+    return scanRange(this.db, rk.prefixRange(rk.PREFIX.inbound), limit, (key, value) => {
+      const body = this.sealer.open(key, value, codec.decodeInbound);
+      return { id: rk.idOfKey(key), ...body };
+    }, this.quarantineFn);
+  }
+
+  /** Atomically removes the inbound record and adds its outbound record (one synced batch). */
+  async transformed(inboundId: string, result: { bundle: unknown; sourceId: string }): Promise<string> {
+    this.assertOpen();
+    const key = rk.keyOfId(inboundId, 'inbound');
+    const parsed = key === undefined ? undefined : rk.parseKey(key);
+    if (key === undefined || parsed?.kind !== 'inbound') throw notFound(inboundId);
+    if (typeof result.sourceId !== 'string' || result.sourceId === '') throw invalid('sourceId is empty');
+    return this.locks.with(key, async () => {
+      if ((await this.db.get(key)) === undefined) throw notFound(inboundId);
+      const { sourceNo, ops } = this.sourceFor(result.sourceId);
+      // The outbound record keeps the inbound's sequence: receive order is delivery order.
+      const outKey = rk.outboundKey(sourceNo, parsed.seq);
+      const body: codec.OutboundBody = { sourceId: result.sourceId, inboundId, bundle: result.bundle, createdAt: this.clock.now(), attempts: 0 };
+      ops.push({ type: 'del', key }, { type: 'put', key: outKey, value: this.sealer.seal(outKey, codec.encodeOutbound(body)) });
+      await this.committer.submit(ops);
+      this.persistedSources.add(sourceNo);
+      this.state.counts.inbound -= 1;
+      this.state.counts.outbound += 1;
+      return rk.idOfKey(outKey);
+    });
+  }
+
+  /** Atomically moves an inbound record to the dead-letter queue. */
+  async rejected(inboundId: string, reason: DeadLetterReason): Promise<void> {
+    await this.toDeadLetter(inboundId, 'inbound', reason, (key, value) => {
+      const body = this.sealer.open(key, value, codec.decodeInbound);
+      return { sourceId: body.sourceId, stage: 'transform', raw: body.raw };
+    });
+  }
+
+  /** The oldest outbound record of each source, oldest first. */
+  async outboundHeads(): Promise<OutboundRecord[]> {
+    this.assertOpen();
+    for (;;) {
+      const heads: Array<{ seq: number; record: OutboundRecord }> = [];
+      const corrupt: Corrupt[] = [];
+      const it = this.db.iterator(rk.prefixRange(rk.PREFIX.outbound));
+      try {
+        for (let entry = await it.next(); entry !== undefined; entry = await it.next()) {
+          const [key, value] = entry;
+          const parsed = rk.parseKey(key);
+          if (parsed?.kind !== 'outbound') continue;
+          try {
+            heads.push({ seq: parsed.seq, record: { id: rk.idOfKey(key), ...this.sealer.open(key, value, codec.decodeOutbound) } });
+            it.seek(nextSourceStart(parsed.sourceNo)); // per-source FIFO: only the head matters
+          } catch (e) {
+            if (!isIntegrityError(e)) throw e;
+            corrupt.push({ key, value, detail: e.message }); // keep going: the next record may be this source's head
+          }
+        }
+      } finally {
+        await it.close();
+      }
+      for (const c of corrupt) await this.quarantine(c);
+      if (corrupt.length === 0) return heads.sort((a, b) => a.seq - b.seq).map((h) => h.record);
+    }
+  }
+
+  async delivered(outboundId: string): Promise<void> {
+    this.assertOpen();
+    const key = rk.keyOfId(outboundId, 'outbound');
+    if (key === undefined) throw notFound(outboundId);
+    await this.locks.with(key, async () => {
+      if ((await this.db.get(key)) === undefined) throw notFound(outboundId);
+      await this.committer.submit([{ type: 'del', key }]);
+      this.state.counts.outbound -= 1;
+    });
+  }
+
+  /** Atomically moves an outbound record to the dead-letter queue. */
+  async deadLetterOutbound(outboundId: string, reason: DeadLetterReason): Promise<void> {
+    await this.toDeadLetter(outboundId, 'outbound', reason, (key, value) => {
+      const body = this.sealer.open(key, value, codec.decodeOutbound);
+      return { sourceId: body.sourceId, stage: 'deliver', bundle: body.bundle };
+    });
+  }
+
+  async recordAttempt(outboundId: string): Promise<void> {
+    this.assertOpen();
+    const key = rk.keyOfId(outboundId, 'outbound');
+    if (key === undefined) throw notFound(outboundId);
+    const corrupt = await this.locks.with(key, async () => {
+      const value = await this.db.get(key);
+      if (value === undefined) throw notFound(outboundId);
+      let body: codec.OutboundBody;
+      try {
+        body = this.sealer.open(key, value, codec.decodeOutbound);
+      } catch (e) {
+        if (!isIntegrityError(e)) throw e;
+        return { key, value, detail: e.message, error: e };
+      }
+      body.attempts += 1;
+      await this.committer.submit([{ type: 'put', key, value: this.sealer.seal(key, codec.encodeOutbound(body)) }]);
+      return undefined;
+    });
+    if (corrupt) {
+      await this.quarantine(corrupt);
+      throw corrupt.error;
+    }
+  }
+
+  /** Oldest first. A dead letter that fails authentication is listed as an integrity entry, raw ciphertext kept. */
+  async listDeadLetters(limit = DEFAULT_LIMIT): Promise<DeadLetter[]> {
+    this.assertOpen();
+    return scanRange(this.db, rk.prefixRange(rk.PREFIX.deadLetter), limit, (key, value) => {
+      try {
+        return { id: rk.idOfKey(key), ...this.sealer.open(key, value, codec.decodeDeadLetter) };
+      } catch (e) {
+        if (!isIntegrityError(e)) throw e;
+        return { id: rk.idOfKey(key), sourceId: UNKNOWN_SOURCE_ID, stage: 'transform', reasonCode: INTEGRITY_REASON, detail: e.message, raw: value, at: 0 };
+      }
+    }, this.quarantineFn);
+  }
+
+  async stats(): Promise<QueueCounts> {
+    this.assertOpen();
+    return { ...this.state.counts };
+  }
+
+  /** Group-commit counters (batches vs submissions), for tests and telemetry. */
+  commitStats(): GroupCommitStats {
+    return this.committer.stats();
+  }
+
+  /** Waits for pending commits, then releases the database lock. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.committer.close();
+    await this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', 'the store is closed');
+  }
+
+  private nextSeq(): number {
+    this.state.seq += 1;
+    return this.state.seq;
+  }
+
+  /** The source's number, allocating one if new; ops carry its table entry until a batch with it has synced. */
+  private sourceFor(sourceId: string): { sourceNo: number; ops: WriteOp[] } {
+    let sourceNo = this.state.sourceNos.get(sourceId);
+    if (sourceNo === undefined) {
+      sourceNo = Math.max(0, ...this.state.sourceIds.keys()) + 1;
+      if (sourceNo > rk.MAX_SOURCE_NO) throw invalid('too many sources');
+      this.state.sourceNos.set(sourceId, sourceNo);
+      this.state.sourceIds.set(sourceNo, sourceId);
+    }
+    if (this.persistedSources.has(sourceNo)) return { sourceNo, ops: [] };
+    const key = rk.sourceKey(sourceNo);
+    return { sourceNo, ops: [{ type: 'put', key, value: this.sealer.seal(key, codec.encodeSource(sourceId)) }] };
+  }
+
+  private async toDeadLetter(
+    id: string,
+    kind: 'inbound' | 'outbound',
+    reason: DeadLetterReason,
+    describe: (key: string, value: Buffer) => Pick<DeadLetter, 'sourceId' | 'stage' | 'raw' | 'bundle'>,
+  ): Promise<void> {
+    this.assertOpen();
+    const key = rk.keyOfId(id, kind);
+    if (key === undefined) throw notFound(id);
+    if (typeof reason.reasonCode !== 'string' || reason.reasonCode === '') throw invalid('reasonCode is empty');
+    await this.locks.with(key, async () => {
+      const value = await this.db.get(key);
+      if (value === undefined) throw notFound(id);
+      let body: codec.DeadLetterBody;
+      try {
+        body = { ...describe(key, value), reasonCode: reason.reasonCode, at: this.clock.now() };
+        if (reason.detail !== undefined) body.detail = reason.detail;
+      } catch (e) {
+        if (!isIntegrityError(e)) throw e;
+        body = this.integrityBody(key, value, e.message);
+      }
+      await this.moveToDeadLetter(key, body);
+    });
+  }
+
+  private integrityBody(key: string, value: Buffer, detail: string): codec.DeadLetterBody {
+    const parsed = rk.parseKey(key);
+    const sourceId = parsed?.kind === 'outbound' ? (this.state.sourceIds.get(parsed.sourceNo) ?? UNKNOWN_SOURCE_ID) : UNKNOWN_SOURCE_ID;
+    const stage = parsed?.kind === 'outbound' ? 'deliver' : 'transform';
+    return { sourceId, stage, reasonCode: INTEGRITY_REASON, detail, raw: value, at: this.clock.now() };
+  }
+
+  /** Caller holds the key's lock. */
+  private async moveToDeadLetter(key: string, body: codec.DeadLetterBody): Promise<void> {
+    const dlKey = rk.deadLetterKey(this.nextSeq());
+    const value = this.sealer.seal(dlKey, codec.encodeDeadLetter(body));
+    await this.committer.submit([{ type: 'del', key }, { type: 'put', key: dlKey, value }]);
+    const kind = rk.parseKey(key)?.kind;
+    if (kind === 'inbound') this.state.counts.inbound -= 1;
+    if (kind === 'outbound') this.state.counts.outbound -= 1;
+    this.state.counts.deadLetter += 1;
+  }
+
+  /** Moves a value that failed authentication to the dead-letter queue, ciphertext kept, unless it changed meanwhile. */
+  private async quarantine({ key, value: seen, detail }: Corrupt): Promise<void> {
+    await this.locks.with(key, async () => {
+      const value = await this.db.get(key);
+      if (value === undefined || !value.equals(seen)) return;
+      await this.moveToDeadLetter(key, this.integrityBody(key, value, detail));
+    });
+  }
+}

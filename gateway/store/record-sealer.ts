@@ -1,0 +1,37 @@
+import { LabedgeError } from '../core/errors.js';
+import { open, seal, type OpenFailure } from './crypto.js';
+import type { Keyring } from './keys.js';
+
+const FAILURE_TEXT: Record<OpenFailure | 'shape', string> = {
+  truncated: 'truncated',
+  version: 'unknown format version',
+  'unknown-key': 'unknown key id',
+  authentication: 'authentication tag mismatch',
+  shape: 'unexpected content after authentication',
+};
+
+/** The integrity error: names the opaque record key and the kind of failure, nothing else. */
+export function integrityError(key: string, failure: OpenFailure | 'shape'): LabedgeError {
+  return new LabedgeError('LABEDGE_ERR_STORE_INTEGRITY', `stored value at ${key} failed authentication (${FAILURE_TEXT[failure]})`);
+}
+
+/** Seals and opens record values under the current data key, with the record key as AAD. */
+export class RecordSealer {
+  constructor(private readonly keyring: Keyring) {}
+
+  seal(key: string, plaintext: Buffer): Buffer {
+    return seal(this.keyring.current, this.keyring.currentId, plaintext, Buffer.from(key, 'utf8'));
+  }
+
+  /** Opens and decodes a value; any failure is LABEDGE_ERR_STORE_INTEGRITY. */
+  open<T>(key: string, sealed: Buffer, decode: (plain: Buffer) => T | undefined): T {
+    const result = open(this.keyring.keyFor, sealed, Buffer.from(key, 'utf8'));
+    if (!result.ok) throw integrityError(key, result.failure);
+    const decoded = decode(result.plaintext);
+    if (decoded === undefined) throw integrityError(key, 'shape');
+    return decoded;
+  }
+}
+
+export const isIntegrityError = (e: unknown): e is LabedgeError =>
+  e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_INTEGRITY';

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import { mkdtemp, writeFile, rm, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canariesIn, canariesInDir } from '../harness/canary.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURES = join(ROOT, 'test/fixtures');
+
+function labedge(args: string[], input?: Buffer) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway/cli/main.ts'), ...args], { cwd: ROOT, input, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('usage errors exit 2 with one line on stderr', () => {
+  for (const args of [['frobnicate'], ['run'], ['convert'], ['simulate', '--port', '/dev/null'], ['convert', '--from', 'xml', 'x']]) {
+    const r = labedge(args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}`);
+    assert.match(r.stderr, /^labedge: /);
+  }
+  assert.equal(labedge(['--help']).code, 0);
+});
+
+test('run with an invalid config reports every problem at once and exits 2', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-cfg-'));
+  try {
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify({ uplink: { baseUrl: 'http://plain' }, instruments: [{ id: 'a b', transport: { type: 'serial' } }] }));
+    const r = labedge(['run', '--config', file]);
+    assert.equal(r.code, 2);
+    for (const field of ['deviceId', 'uplink.baseUrl', 'uplink.caFile', 'instruments[0].id', 'instruments[0].transport.path']) assert.ok(r.stderr.includes(field), field);
+    assert.equal(labedge(['run', '--config', join(dir, 'missing.json')]).code, 2);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('convert prints a transaction Bundle for records, and the same for a framed capture', () => {
+  const records = labedge(['convert', '--source', 'c311', '--tz', 'UTC', join(FIXTURES, 'astm/senaite-roche-cobas-c311.astm')]);
+  assert.equal(records.code, 0, records.stderr);
+  const bundle = JSON.parse(records.stdout);
+  assert.equal(bundle.resourceType, 'Bundle');
+  assert.equal(bundle.type, 'transaction');
+  const observations = bundle.entry.filter((e: any) => e.resource.resourceType === 'Observation');
+  assert.equal(observations.length, 7);
+  const framed = labedge(['convert', '--source', 'c311', '--tz', 'UTC', join(FIXTURES, 'astm/senaite-roche-cobas-c311.frames')]);
+  assert.equal(framed.code, 0, framed.stderr);
+});
+
+test('convert reads stdin and refuses HL7 clearly for now', async () => {
+  const bytes = await readFile(join(FIXTURES, 'canary/canary-result.astm'));
+  const r = labedge(['convert', '-'], bytes);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).type, 'transaction');
+  assert.deepEqual(canariesIn(r.stderr), [], 'warnings carry positions, not content');
+});
+
+test('demo --json delivers every result of the replayed transcripts, and leaks no PHI', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-demo-test-'));
+  try {
+    const dataDir = join(dir, 'data');
+    const args = ['--import', 'tsx', join(ROOT, 'gateway/cli/main.ts'), 'demo', '--json', '--data-dir', dataDir, '--baud', '38400',
+      '--transcript', join(FIXTURES, 'astm/senaite-sysmex-xp100.astm'), '--transcript', join(FIXTURES, 'canary/canary-result.astm'),
+      '--transcript', join(FIXTURES, 'astm/senaite-roche-cobas-c311.astm')];
+    const child = spawn(process.execPath, args, { cwd: ROOT });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, `${out}\n${err}`);
+    const summary = JSON.parse(out.trim().split('\n').at(-1)!);
+    assert.equal(summary.observations, 20 + 2 + 7);
+    assert.equal(summary.ok, true);
+    assert.deepEqual(canariesIn(out + err), [], 'no PHI in demo output');
+    assert.deepEqual(await canariesInDir(dataDir), [], 'no PHI in the data directory');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
