@@ -131,15 +131,19 @@ test('a Node TLS server and client handshake with mutual authentication', async 
     assert.equal(Buffer.concat(chunks).toString(), 'hello');
     assert.deepEqual(peers, ['dev-0042']);
 
-    // A client certificate from another CA is refused by the server.
+    // A client certificate from another CA is refused by the server: Node's TLS server checks
+    // the chain after the TLS 1.3 handshake and drops the socket (no alert), so the client
+    // sees the connection end (or an error) and never receives data.
     const other = createDevCa({ commonName: 'someone else' });
     const stranger = issueDeviceCert(other, { deviceId: 'dev-9999' });
     const bad = tls.connect({ host: '127.0.0.1', port, ca: ca.certPem, cert: stranger.certPem, key: stranger.keyPem });
-    const [err] = (await once(bad, 'error')) as [NodeJS.ErrnoException];
-    assert.ok(err.code === 'ECONNRESET' || /ALERT/.test(err.code ?? ''), `unexpected ${err.code}`);
-    bad.destroy();
+    const received: Buffer[] = [];
+    bad.on('data', (c: Buffer) => received.push(c));
+    bad.on('error', () => undefined);
+    await once(bad, 'close');
+    assert.equal(received.length, 0);
     assert.deepEqual(peers, ['dev-0042']);
   } finally {
-    srv.close();
+    await new Promise((resolve) => srv.close(resolve));
   }
 });

@@ -18,6 +18,9 @@ import { E1381Receiver } from './e1381-receiver.js';
 import { E1381Sender, type SendResult } from './e1381-sender.js';
 import { frame } from '../../test/harness/e1381-kit.js';
 
+/** Run counts scale with LABEDGE_FUZZ_SCALE (CI: 1; a long local run: 100). */
+const SCALE = Math.max(1, Number(process.env.LABEDGE_FUZZ_SCALE ?? '1') || 1);
+
 /** A small deterministic PRNG, so each fast-check case replays exactly. */
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -162,7 +165,7 @@ test('sender → noisy line → receiver: the message arrives exactly once and i
         if (clean) assert.deepEqual(result, { ok: true }, 'a clean line always succeeds');
       },
     ),
-    { numRuns: 500 },
+    { numRuns: 500 * SCALE },
   );
 });
 
@@ -221,7 +224,7 @@ test('fuzz: consume() never throws and buffered bytes stay bounded', () => {
         assert.equal(clock.pendingTimers(), 0);
       },
     ),
-    { numRuns: 400 },
+    { numRuns: 400 * SCALE },
   );
 });
 
@@ -239,6 +242,6 @@ test('fuzz: the sender ignores any reply bytes it does not expect, without throw
       sender.destroy();
       assert.equal(clock.pendingTimers(), 0);
     }),
-    { numRuns: 300 },
+    { numRuns: 300 * SCALE },
   );
 });

@@ -430,3 +430,20 @@ test('a long frame trickling in on a slow line does not trip the receiver timer'
   rig.clock.advance(1);
   assert.equal(rig.receiver.state, 'neutral');
 });
+
+test('a frame whose ETX was lost is dropped at its CR LF without a reply; noise after it stays junk', () => {
+  const rig = receiverRig({ autoSettle: true });
+  rig.receiver.consume(ENQ_BYTE);
+  rig.takeReplies();
+  const f1 = frame(1, H);
+  const damaged = Buffer.from(f1);
+  damaged[damaged.length - 5] = 0x58; // ETX → 'X'
+  rig.receiver.consume(damaged);
+  assert.equal(rig.takeReplies(), '');
+  assert.deepEqual(rig.events.find((e) => e.kind === 'frame-abandoned'), { kind: 'frame-abandoned', frameNumber: 1 });
+  rig.receiver.consume(Buffer.from('\x17\xff\xb0\r')); // noise with an ETB: no frame is open, so no reply
+  rig.receiver.consume(f1); // the sender's retransmission after its timeout
+  rig.receiver.consume(frame(2, L));
+  assert.equal(rig.takeReplies(), '<ACK><ACK>');
+  assert.equal(text(rig.messages[0]!), H + L);
+});

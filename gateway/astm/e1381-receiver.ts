@@ -2,6 +2,17 @@
  * ASTM E1381 / CLSI LIS01-A2 receiver role, sans-I/O: bytes in through consume(),
  * ACK/NAK out through write(), complete E1394 messages out through onMessage().
  * One instance per connection; time comes from the injected clock.
+ *
+ * Policies beyond the standard's text:
+ * - Every frame's checksum is verified, ETB frames too (Q4); hex case is ignored (Q5).
+ * - A frame with the previous frame's FN and identical text is a retransmission: ACKed,
+ *   dropped. Same FN with different text is kept as a new frame (a Sysmex XN-550 does this).
+ * - A frame is judged at its C2 byte; its CR LF are optional (captures drop them).
+ * - STX inside a frame restarts it; EOT inside a frame is skipped as junk; a frame whose
+ *   ETX/ETB was lost is dropped without a reply once its `C1 C2 CR LF` has gone by.
+ * - Outside frames only ENQ (neutral) and STX/EOT (in a session) mean anything; the
+ *   rest is counted as junk. ENQ inside a session is not answered: an ACK there could be
+ *   taken by the sender as the answer to a frame.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { LabedgeError } from '../core/errors.js';
@@ -219,6 +230,11 @@ export class E1381Receiver {
           case FrameProgress.Complete:
             this.step = Step.TrailerCr;
             return this.evaluateFrame();
+          case FrameProgress.Abandon:
+            this.emit({ kind: 'frame-abandoned', frameNumber: this.frame.fn >= 0 ? this.frame.fn : null });
+            this.junk += this.frame.size + 1;
+            this.step = Step.Idle;
+            return;
         }
         return;
       case Step.TrailerCr:

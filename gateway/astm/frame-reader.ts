@@ -4,7 +4,7 @@
  * and judges the frame when it is complete. Session rules (frame numbers, ACK/NAK) are
  * the receiver's.
  */
-import { ETB, ETX, EOT, FRAME_OVERHEAD_BYTES, STX, isRestrictedTextByte } from './control-bytes.js';
+import { CR, ETB, ETX, EOT, FRAME_OVERHEAD_BYTES, LF, STX, isRestrictedTextByte } from './control-bytes.js';
 import { hexDigitValue } from './checksum.js';
 import { GrowableBuffer } from './growable-buffer.js';
 import type { FrameRejectReason } from './link-events.js';
@@ -18,6 +18,13 @@ export const FrameProgress = {
   Skipped: 2,
   /** C2 read: the frame is complete; see rejectReason(). */
   Complete: 3,
+  /**
+   * `C1 C2 CR LF` inside the text: this frame's ETX/ETB was lost on the line and its
+   * trailer has gone by. The caller drops it without a reply; the sender times out and
+   * resends. A NAK here would come much later, after noise happened to end the "frame",
+   * and would be taken as the answer to some other frame.
+   */
+  Abandon: 4,
 } as const;
 export type FrameProgress = (typeof FrameProgress)[keyof typeof FrameProgress];
 
@@ -38,6 +45,10 @@ export class FrameReader {
   private restricted = false;
   private c1 = -1;
   private c2 = -1;
+  /** The last three text bytes, newest first: enough to spot a frame trailer in the text. */
+  private r0 = -1;
+  private r1 = -1;
+  private r2 = -1;
 
   constructor(private readonly maxFrameBytes: number) {
     this.text = new GrowableBuffer(maxFrameBytes - FRAME_OVERHEAD_BYTES);
@@ -59,6 +70,7 @@ export class FrameReader {
     this.restricted = false;
     this.c1 = -1;
     this.c2 = -1;
+    this.r0 = this.r1 = this.r2 = -1;
   }
 
   push(b: number): FrameProgress {
@@ -81,7 +93,11 @@ export class FrameReader {
           this.part = Part.Checksum1;
           return FrameProgress.More;
         }
+        if (b === LF && this.looksLikeTrailer()) return FrameProgress.Abandon;
         if (isRestrictedTextByte(b)) this.restricted = true;
+        this.r2 = this.r1;
+        this.r1 = this.r0;
+        this.r0 = b;
         this.textLength++;
         // Past the limit text is only counted, not kept, so memory stays bounded.
         if (this.textLength + FRAME_OVERHEAD_BYTES <= this.maxFrameBytes) this.text.push(b);
@@ -96,6 +112,12 @@ export class FrameReader {
       default:
         return this.part satisfies never;
     }
+  }
+
+  /** Text ends `C1 C2 CR` or `C1 C2`: what comes before a trailing LF when ETX/ETB was lost. */
+  private looksLikeTrailer(): boolean {
+    if (this.r0 === CR) return hexDigitValue(this.r1) >= 0 && hexDigitValue(this.r2) >= 0;
+    return hexDigitValue(this.r0) >= 0 && hexDigitValue(this.r1) >= 0;
   }
 
   /** Why a complete frame must be NAKed, or null if it is sound (frame number not judged here). */

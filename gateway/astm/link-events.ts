@@ -16,6 +16,8 @@ export type LinkEvent =
   | { kind: 'session-start'; implicit: boolean }
   | { kind: 'session-end' }
   | { kind: 'frame-rejected'; reason: FrameRejectReason; frameNumber: number | null }
+  /** A frame whose ETX/ETB never came (its trailer ran into the text): dropped without a reply. */
+  | { kind: 'frame-abandoned'; frameNumber: number | null }
   | { kind: 'duplicate-frame'; frameNumber: number }
   /** Same FN as the previous frame but different text: kept as a new frame (seen from a Sysmex XN-550). */
   | { kind: 'frame-number-reused'; frameNumber: number }

@@ -1,10 +1,5 @@
 #!/usr/bin/env node
 import { LabedgeError, describeError, isLabedgeError } from '../core/errors.js';
-import { runCommand } from './cmd-run.js';
-import { simulateCommand } from './cmd-simulate.js';
-import { convertCommand } from './cmd-convert.js';
-import { queueCommand } from './cmd-queue.js';
-import { demoCommand } from './cmd-demo.js';
 
 const USAGE = `usage: labedge <command> [options]
 
@@ -13,7 +8,7 @@ const USAGE = `usage: labedge <command> [options]
                                              everything on this machine: analyzers on pty serial
                                              lines, the daemon, a local mutual-TLS FHIR server
   convert [--from astm|auto] FILE|-          print the FHIR transaction Bundle for a message
-  simulate --port PATH --file TRANSCRIPT [--baud N] [--protocol astm]
+  simulate --port PATH|--tcp HOST:PORT --file TRANSCRIPT [--baud N] [--protocol astm]
                                              act as an instrument on a serial line
   queue stats|list|dlq list [--data-dir DIR] [--config FILE]
                                              inspect the store-and-forward queue
@@ -22,12 +17,13 @@ const USAGE = `usage: labedge <command> [options]
 `;
 
 type Command = (argv: string[]) => Promise<number>;
-const COMMANDS: Record<string, Command> = {
-  run: runCommand,
-  demo: demoCommand,
-  convert: convertCommand,
-  simulate: simulateCommand,
-  queue: queueCommand,
+// Loaded on demand: `convert` need not load the daemon, the store or the TLS stack.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./cmd-run.js')).runCommand,
+  demo: async () => (await import('./cmd-demo.js')).demoCommand,
+  convert: async () => (await import('./cmd-convert.js')).convertCommand,
+  simulate: async () => (await import('./cmd-simulate.js')).simulateCommand,
+  queue: async () => (await import('./cmd-queue.js')).queueCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -36,9 +32,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
-  if (!command) throw new LabedgeError('LABEDGE_ERR_USAGE', `unknown command "${name}" (see labedge --help)`);
-  return command(rest.filter((a) => a !== '--debug'));
+  const load = COMMANDS[name];
+  if (!load) throw new LabedgeError('LABEDGE_ERR_USAGE', `unknown command "${name}" (see labedge --help)`);
+  return (await load())(rest.filter((a) => a !== '--debug'));
 }
 
 const debug = process.argv.includes('--debug');

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   LABEDGE_ERR_STORE_COMMIT: 'the store could not durably commit',
   LABEDGE_ERR_STORE_INTEGRITY: 'a stored value failed authentication',
   LABEDGE_ERR_STORE_LOCKED: 'another process holds the store',
+  LABEDGE_ERR_STORE_NOT_FOUND: 'no queue record has that id',
   LABEDGE_ERR_KEY: 'the data key is missing or unusable',
   LABEDGE_ERR_UPLINK_TRANSIENT: 'upstream delivery failed and will be retried',
   LABEDGE_ERR_UPLINK_REJECTED: 'upstream rejected the data',

@@ -32,7 +32,7 @@ export function mapSenderDevice(ctx: ResolvedContext, header: AstmRecord | undef
 }
 
 /** The analytical unit named in R.14 (a module of the sender), with the sender as parent. */
-export function mapInstrumentDevice(ctx: ResolvedContext, r: AstmRecord, sender: Reference<Device>): Reference<Device> | undefined {
+export function mapInstrumentDevice(ctx: ResolvedContext, r: AstmRecord, sender: Reference<Device> | undefined): Reference<Device> | undefined {
   const id = idText(r, 14);
   if (id === '') return undefined;
   if (/^\d{8,14}$/.test(id)) {
@@ -42,7 +42,8 @@ export function mapInstrumentDevice(ctx: ResolvedContext, r: AstmRecord, sender:
     return undefined;
   }
   const identifier = ctx.identifier('instrument', id);
-  const device: Device = { resourceType: 'Device', identifier: [identifier], parent: sender };
+  const device: Device = { resourceType: 'Device', identifier: [identifier] };
+  if (sender !== undefined) device.parent = sender;
   const name = fhirText(r.component(14, 1));
   if (name) device.deviceName = [{ name, type: 'other' }];
   const fullUrl = fullUrlFor('Device', identifier);

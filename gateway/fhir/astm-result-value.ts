@@ -72,10 +72,10 @@ export function mapResultValue(r: AstmRecord, state: MappingState, cancelled: bo
       }
       const flag = flagged?.[1] === undefined ? undefined : interpretationCoding(flagged[1]);
       if (flag !== undefined) flags.push(flag);
-    } else {
+    } else if (repeats.length > 0) {
       out.valueString = repeats.map((c) => c.join('^')).join('\\');
     }
-    state.use(r, 4);
+    if (repeats.length > 0) state.use(r, 4);
   }
 
   const range = mapReferenceRange(r, unit);

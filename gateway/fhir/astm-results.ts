@@ -22,7 +22,8 @@ export interface ResultLinks {
   /** Specimen id that is a lasting identity (O.3); results are keyed on it when present. */
   readonly stableSpecimenId?: string;
   readonly request?: Reference<ServiceRequest>;
-  readonly sender: Reference<Device>;
+  /** The sending system; present whenever the message has results. */
+  readonly sender?: Reference<Device>;
   readonly meta?: Meta;
 }
 
@@ -96,7 +97,8 @@ export function mapObservation(ctx: ResolvedContext, node: ResultNode, links: Re
   if (issued !== undefined) obs.issued = issued;
   Object.assign(obs, mapResultValue(r, ctx.state, status === 'cancelled'));
   if (links.specimen !== undefined) obs.specimen = links.specimen;
-  obs.device = mapInstrumentDevice(ctx, r, links.sender) ?? links.sender;
+  const device = mapInstrumentDevice(ctx, r, links.sender) ?? links.sender;
+  if (device !== undefined) obs.device = device;
   const notes = notesFrom(ctx, node.comments);
   if (notes.length > 0) obs.note = notes;
   const fullUrl = fullUrlFor('Observation', identifier);

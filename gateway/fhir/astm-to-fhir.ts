@@ -3,26 +3,31 @@
  *
  * Identity and idempotency (invariant 2). Systems are `urn:labedge:{sourceId}:{kind}`; the patient
  * and specimen systems can be overridden through `ctx.identifierSystems`.
- * | resource          | business identifier (system kind → value)                                   | write                    |
- * |-------------------|-------------------------------------------------------------------------------|--------------------------|
- * | Device (sender)   | `device` → sourceId (H.5 gives name, version, serial)                        | POST + ifNoneExist       |
- * | Device (R.14)     | `instrument` → R.14                                                          | POST + ifNoneExist       |
- * | Patient           | first of P.3 (`patient`), P.4 (`patient-lab`), P.5 (`patient-alt`)          | POST + ifNoneExist       |
- * | Specimen          | O.3 comp. 1 (`specimen`); else `{messageId}/{O.4}` (`instrument-specimen`)   | POST + ifNoneExist       |
- * | ServiceRequest    | `order` → `{specimen}/{test codes joined by +}`; else `{messageId}/{record}` | POST + ifNoneExist       |
- * | Observation       | `result` → `{specimen}/{test code}`; else `{messageId}/{record}`             | PUT Observation?identifier= |
- * | DiagnosticReport  | `report` → the order key                                                     | PUT DiagnosticReport?identifier= |
- * "specimen" above means an O.3 specimen id only: O.4 ids are reused by instruments (see
- * mapSpecimen). When one key repeats inside a bundle (a rerun of the same test on the same
- * specimen) the repeats get `#2`, `#3`… so no result overwrites another in the same message; a
- * later message carrying the same specimen and test updates the first one (a correction).
- * `{record}` is the record number within the converted text, so replaying the same text gives the
- * same keys. Test codes follow the rule in astm-codes.ts. fullUrls derive from the identifiers
- * (fhir-identity.ts), so the same input always gives a byte-identical bundle.
+ * | resource         | business identifier: kind → value                                            | write                 |
+ * |------------------|-------------------------------------------------------------------------------|-----------------------|
+ * | Device (sender)  | `device` → sourceId (H.5 gives name, version, serial); only with results      | POST + ifNoneExist    |
+ * | Device (R.14)    | `instrument` → R.14 components joined by `^`                                  | POST + ifNoneExist    |
+ * | Patient          | first of P.3 (`patient`), P.4 (`patient-lab`), P.5 (`patient-alt`)           | POST + ifNoneExist    |
+ * | Specimen         | O.3 comp. 1 (`specimen`); else `{messageId}/{O.4}` (`instrument-specimen`)    | POST + ifNoneExist    |
+ * | ServiceRequest   | `order` → `{specimen}/{O.5 codes joined by +}`; else `{messageId}/{record}`  | POST + ifNoneExist    |
+ * | Observation      | `result` → `{specimen}/{test code}`; else `{messageId}/{record}`              | PUT Observation?identifier=… |
+ * | DiagnosticReport | `report` → the order key                                                      | PUT DiagnosticReport?identifier=… |
+ * - "specimen" means an O.3 specimen id only: instruments reuse O.4 ids (see mapSpecimen).
+ * - An order without O.5 (Stago) is named after the test codes of its results.
+ * - When a result or report key repeats inside one bundle (a rerun of a test on the same specimen),
+ *   the repeats get `#2`, `#3`… (compared case-insensitively), so nothing in one message overwrites
+ *   anything else in it; a later message with the same specimen and test updates the first one,
+ *   which is how a correction (R.9 = C) replaces the result it corrects.
+ * - `{record}` is the record number within the converted text, so a replay gives the same keys.
+ * - Test codes follow the rule in astm-codes.ts; identifier values never contain `|` and the
+ *   queries are escaped as fhir-identity.ts describes; fullUrls derive from the identifiers, so
+ *   the same input always gives a byte-identical bundle. Entries are ordered so references point
+ *   backwards (Device, Patient, Specimen, ServiceRequest, Observation, DiagnosticReport).
  *
  * A message without a patient identifier has no Patient and no ServiceRequest (which requires a
- * subject); Specimen, Observations and DiagnosticReport are still produced. Warnings and the
- * unmapped list name positions only (`P.13`, `record 7`), never content.
+ * subject); Specimen, Observations and DiagnosticReport are still produced. A message without
+ * results (a query, an order download) produces no Device. Warnings and the unmapped list name
+ * positions only (`P.13`, `record 7`), never content.
  */
 import type { Bundle, Coding, Meta, Patient, Reference, ServiceRequest } from '@medplum/fhirtypes';
 import { splitMessages, type AstmMessage, type OrderNode } from '../astm/message.js';
@@ -80,7 +85,10 @@ export function convertAstm(text: string, ctx: AstmMappingContext): MappingResul
 
 function mapMessage(ctx: ResolvedContext, message: AstmMessage): void {
   const header = message.header;
-  const sender = mapSenderDevice(ctx, header);
+  // The sender Device only exists to be referenced by results: a query or order-only message
+  // (or a non-ASTM payload) yields no entries at all, which the daemon treats as "nothing to send".
+  const hasResults = message.patients.some((p) => p.orders.some((o) => o.results.length > 0));
+  const sender = hasResults ? mapSenderDevice(ctx, header) : undefined;
   let meta: Meta | undefined;
   if (header !== undefined) {
     const processing = header.component(12, 1).trim().toUpperCase();
@@ -94,7 +102,7 @@ function mapMessage(ctx: ResolvedContext, message: AstmMessage): void {
   }
   for (const patient of message.patients) {
     const subject = mapPatient(ctx, patient.record);
-    for (const order of patient.orders) mapOrder(ctx, order, { sender, ...(subject && { subject }), ...(meta && { meta }) });
+    for (const order of patient.orders) mapOrder(ctx, order, { ...(sender && { sender }), ...(subject && { subject }), ...(meta && { meta }) });
   }
 }
 

@@ -15,7 +15,7 @@ export class MappingState {
   readonly #entries: { phase: Phase; entry: BundleEntry }[] = [];
   readonly #fullUrls = new Set<string>();
   readonly #used = new Map<AstmRecord, Set<number>>();
-  readonly #occurrences = new Map<string, number>();
+  readonly #issued = new Map<string, Set<string>>();
 
   /** Adds an entry unless one with the same fullUrl exists (same identity: first occurrence wins). */
   add(phase: Phase, fullUrl: string, resource: Resource, request: BundleEntryRequest): void {
@@ -29,12 +29,21 @@ export class MappingState {
     return [...this.#entries].sort((a, b) => a.phase - b.phase).map((e) => e.entry);
   }
 
-  /** `base`, then `base#2`, `base#3`… for repeats of the same key within this conversion. */
+  /**
+   * `base`, then `base#2`, `base#3`… for repeats of a key within this conversion. Keys are compared
+   * case-insensitively because some servers match identifier tokens that way (Medplum does), and a
+   * suffixed key never equals a key issued before (a test code may itself end in `#2`).
+   */
   occurrence(scope: string, base: string): string {
-    const key = `${scope}\u0000${base}`;
-    const n = (this.#occurrences.get(key) ?? 0) + 1;
-    this.#occurrences.set(key, n);
-    return n === 1 ? base : `${base}#${n}`;
+    let issued = this.#issued.get(scope);
+    if (issued === undefined) {
+      issued = new Set();
+      this.#issued.set(scope, issued);
+    }
+    let key = base;
+    for (let n = 2; issued.has(key.toLowerCase()); n++) key = `${base}#${n}`;
+    issued.add(key.toLowerCase());
+    return key;
   }
 
   use(record: AstmRecord | undefined, ...fields: number[]): void {

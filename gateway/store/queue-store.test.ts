@@ -9,7 +9,7 @@ import { LabedgeError, type ErrorCode } from '../core/errors.js';
 import { QueueStore, INTEGRITY_REASON, type InboundInput } from './queue-store.js';
 
 const hasCode = (code: ErrorCode) => (e: unknown): boolean => e instanceof LabedgeError && e.code === code;
-const isNotFound = (e: unknown): boolean => hasCode('LABEDGE_ERR_STORE_COMMIT')(e) && /^no queue record /.test((e as Error).message);
+const isNotFound = (e: unknown): boolean => hasCode('LABEDGE_ERR_STORE_NOT_FOUND')(e);
 
 let root: string;
 let dataDir: string;

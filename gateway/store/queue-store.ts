@@ -28,7 +28,7 @@ const DEFAULT_LIMIT = 100;
  * There is no dedicated code yet; the message starts with "no queue record".
  */
 function notFound(id: string): LabedgeError {
-  return new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `no queue record ${id}`);
+  return new LabedgeError('LABEDGE_ERR_STORE_NOT_FOUND', `no queue record ${id}`);
 }
 
 function invalid(what: string): LabedgeError {

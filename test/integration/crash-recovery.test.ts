@@ -70,8 +70,8 @@ test('SIGKILL mid-transmission: every acknowledged message reaches the server ex
   const deadline = Date.now() + 40_000;
   let specimens: string[] = [];
   for (;;) {
-    const bundle = (await upstream.fhir.search('Specimen', '_count=1000')) as { entry?: { resource: { identifier?: { value?: string }[] } }[] };
-    specimens = (bundle.entry ?? []).map((e) => e.resource.identifier?.[0]?.value ?? '');
+    const found = (await upstream.fhir.search('Specimen', '_count=1000')) as { identifier?: { value?: string }[] }[];
+    specimens = found.map((r) => r.identifier?.[0]?.value ?? '');
     if (acked.every((s) => specimens.includes(s)) || Date.now() > deadline) break;
     await sleep(200);
   }

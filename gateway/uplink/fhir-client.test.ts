@@ -1,0 +1,249 @@
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Pool } from 'undici';
+import { createDevCa, issueDeviceCert, issueServerCert, type CertAndKey } from '../../provisioning/dev-ca.js';
+import { startFhirServer, type FhirTestServer } from '../../test/harness/fhir-server.js';
+import { FhirUplinkClient, type FhirUplinkClientOptions, type UplinkResult } from './fhir-client.js';
+import { classifyError, errorCodeOf } from './classify.js';
+import { isLabedgeError } from '../core/errors.js';
+
+const SYS = 'urn:oid:1.2.3.4.5';
+const MRN = 'mrn-7f3a9';
+const ca = createDevCa({ commonName: 'uplink test CA' });
+const serverCert = issueServerCert(ca, { hostnames: ['localhost'], ips: ['127.0.0.1'] });
+const device = issueDeviceCert(ca, { deviceId: 'dev-uplink' });
+const otherCa = createDevCa({ commonName: 'not our CA' });
+
+const uuid = (n: number): string => `urn:uuid:00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+function bundle(status = 'final'): object {
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      {
+        fullUrl: uuid(1),
+        resource: { resourceType: 'Patient', identifier: [{ system: SYS, value: MRN }] },
+        request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${SYS}|${MRN}` },
+      },
+      {
+        fullUrl: uuid(2),
+        resource: {
+          resourceType: 'Observation',
+          identifier: [{ system: SYS, value: 'obs-1' }],
+          status,
+          code: { text: 'GLU' },
+          subject: { reference: uuid(1) },
+          valueQuantity: { value: 5.4, unit: 'mmol/L' },
+        },
+        request: { method: 'PUT', url: `Observation?identifier=${SYS}|obs-1` },
+      },
+    ],
+  };
+}
+
+/** A failed attempt never echoes what we sent. */
+function assertNoPhi(result: UplinkResult): void {
+  assert.equal(JSON.stringify(result).includes(MRN), false);
+}
+
+async function withServer<T>(cert: CertAndKey, fn: (server: FhirTestServer) => Promise<T>): Promise<T> {
+  const server = await startFhirServer({ ca: ca.certPem, cert: cert.certPem, key: cert.keyPem });
+  try {
+    return await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
+async function withClient<T>(opts: FhirUplinkClientOptions, fn: (client: FhirUplinkClient) => Promise<T>): Promise<T> {
+  const client = new FhirUplinkClient(opts);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+describe('FhirUplinkClient over mutual TLS', () => {
+  let server: FhirTestServer;
+  let client: FhirUplinkClient;
+  const tls = (): FhirUplinkClientOptions => ({ baseUrl: server.url, ca: ca.certPem, cert: device.certPem, key: device.keyPem });
+
+  before(async () => {
+    server = await startFhirServer({ ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem });
+    client = new FhirUplinkClient(tls());
+  });
+  after(async () => {
+    await client.close();
+    await server.close();
+  });
+  beforeEach(() => server.clear());
+
+  test('a transaction is delivered; a replay and a correction do not duplicate anything', async () => {
+    const first = await client.postBundle(bundle());
+    assert.equal(first.outcome, 'ok');
+    assert.equal(first.status, 200);
+    assert.equal((first.response as any).type, 'transaction-response');
+    assert.equal((await client.postBundle(bundle())).outcome, 'ok');
+    assert.equal((await client.postBundle(bundle('corrected'))).outcome, 'ok');
+    assert.deepEqual(await server.countByType(), { Observation: 1, Patient: 1 });
+    const [obs] = (await server.search('Observation', { identifier: `${SYS}|obs-1` })) as any[];
+    assert.equal(obs.status, 'corrected');
+    assert.deepEqual(server.requests.map((r) => [r.method, r.path, r.status, r.clientCn]), Array(3).fill(['POST', '/fhir/R4', 200, 'dev-uplink']));
+  });
+
+  test('500 is transient', async () => {
+    server.faults.push({ kind: 'status', status: 500 });
+    const r = await client.postBundle(bundle());
+    assert.deepEqual({ outcome: r.outcome, status: r.status, retryAfterMs: r.retryAfterMs }, { outcome: 'transient', status: 500, retryAfterMs: undefined });
+    assertNoPhi(r);
+    assert.deepEqual(await server.countByType(), {});
+  });
+
+  test('503 with Retry-After: 2 is transient with retryAfterMs 2000', async () => {
+    server.faults.push({ kind: 'status', status: 503, retryAfter: '2' });
+    const r = await client.postBundle(bundle());
+    assert.equal(r.outcome, 'transient');
+    assert.equal(r.status, 503);
+    assert.equal(r.retryAfterMs, 2000);
+  });
+
+  test('429 with an HTTP-date Retry-After is transient, delay measured on the injected clock', async () => {
+    const now = Date.UTC(2030, 0, 1, 12, 0, 0);
+    const clock = { now: () => now, setTimer: () => ({ id: 0 }), clearTimer: () => undefined };
+    await withClient({ ...tls(), clock }, async (c) => {
+      server.faults.push({ kind: 'status', status: 429, retryAfter: new Date(now + 30_000).toUTCString() });
+      const r = await c.postBundle(bundle());
+      assert.deepEqual([r.outcome, r.status, r.retryAfterMs], ['transient', 429, 30_000]);
+    });
+  });
+
+  test('a connection reset mid-request is transient', async () => {
+    server.faults.push({ kind: 'reset' });
+    const r = await client.postBundle(bundle());
+    assert.equal(r.outcome, 'transient');
+    assert.equal(r.status, undefined);
+    assert.equal(typeof r.errorCode, 'string');
+    assertNoPhi(r);
+    // The next attempt goes through on a fresh connection.
+    assert.equal((await client.postBundle(bundle())).outcome, 'ok');
+  });
+
+  test('a server slower than the timeout is transient; the late commit plus the retry still leave one copy', async () => {
+    await withClient({ ...tls(), timeoutMs: 200 }, async (c) => {
+      server.faults.push({ kind: 'delay', ms: 600 });
+      const started = Date.now();
+      const r = await c.postBundle(bundle());
+      assert.deepEqual([r.outcome, r.errorCode], ['transient', 'UND_ERR_HEADERS_TIMEOUT']);
+      assert.ok(Date.now() - started < 550);
+      assert.equal((await c.postBundle(bundle())).outcome, 'ok');
+      assert.deepEqual(await server.countByType(), { Observation: 1, Patient: 1 });
+    });
+  });
+
+  test('422 with an OperationOutcome is rejected; so is a bundle the server finds invalid', async () => {
+    const oo = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'processing', details: { text: 'unknown code system' } }] };
+    server.faults.push({ kind: 'status', status: 422, body: oo });
+    const r = await client.postBundle(bundle());
+    assert.deepEqual([r.outcome, r.status], ['rejected', 422]);
+    assert.deepEqual(r.response, oo);
+
+    const invalid = bundle() as any;
+    delete invalid.entry[1].resource.status;
+    const v = await client.postBundle(invalid);
+    assert.deepEqual([v.outcome, v.status], ['rejected', 400]);
+    assert.equal((v.response as any).resourceType, 'OperationOutcome');
+    assert.equal(server.validationErrors.length, 1);
+    assertNoPhi(v);
+  });
+
+  test('401 is auth', async () => {
+    server.faults.push({ kind: 'status', status: 401 });
+    const r = await client.postBundle(bundle());
+    assert.deepEqual([r.outcome, r.status], ['auth', 401]);
+  });
+
+  test('no client certificate: the TLS 1.3 alert "certificate required" classifies as auth', async () => {
+    // FhirUplinkClient refuses to start without a certificate, so this drives undici with the
+    // same TLS settings minus the certificate, and classifies what it throws.
+    const anonymous = new Pool(new URL(server.url).origin, { connect: { ca: ca.certPem, rejectUnauthorized: true, minVersion: 'TLSv1.2' } });
+    try {
+      const err = await anonymous.request({ method: 'POST', path: '/fhir/R4', body: '{}' }).then(
+        () => assert.fail('the server must refuse an anonymous client'),
+        (e: unknown) => e,
+      );
+      assert.equal(errorCodeOf(err), 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+      assert.equal(classifyError(err), 'auth');
+    } finally {
+      await anonymous.close();
+    }
+    assert.equal(server.requests.length, 0);
+    assert.throws(() => new FhirUplinkClient({ ...tls(), cert: '' }), isLabedgeError);
+  });
+
+  test('a client certificate from a foreign CA is refused by the server and never counts as delivered', async () => {
+    const stranger = issueDeviceCert(otherCa, { deviceId: 'dev-stranger' });
+    await withClient({ ...tls(), cert: stranger.certPem, key: stranger.keyPem }, async (c) => {
+      const r = await c.postBundle(bundle());
+      // A Node TLS server drops the socket after the TLS 1.3 handshake without an alert, so
+      // the client cannot tell this from a reset: transient, with the socket error code.
+      assert.equal(r.outcome, 'transient');
+      assert.equal(r.errorCode, 'UND_ERR_SOCKET');
+    });
+    assert.equal(server.requests.length, 0);
+    assert.ok(server.tlsErrors.length >= 1);
+  });
+
+  test('a server certificate signed by another CA is auth', async () => {
+    await withServer(issueServerCert(otherCa, { hostnames: ['localhost'], ips: ['127.0.0.1'] }), async (rogue) => {
+      await withClient({ ...tls(), baseUrl: rogue.url }, async (c) => {
+        const r = await c.postBundle(bundle());
+        assert.deepEqual([r.outcome, r.errorCode], ['auth', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
+      });
+      assert.equal(rogue.requests.length, 0);
+    });
+  });
+
+  test('an expired server certificate is auth', async () => {
+    const now = Date.now();
+    const expired = issueServerCert(ca, { hostnames: ['localhost'], ips: ['127.0.0.1'], notBefore: new Date(now - 2 * 86_400_000), notAfter: new Date(now - 86_400_000) });
+    await withServer(expired, async (stale) => {
+      await withClient({ ...tls(), baseUrl: stale.url }, async (c) => {
+        const r = await c.postBundle(bundle());
+        assert.deepEqual([r.outcome, r.errorCode], ['auth', 'CERT_HAS_EXPIRED']);
+      });
+    });
+  });
+
+  test('a server certificate for another name is auth, unless servername names it', async () => {
+    await withServer(issueServerCert(ca, { hostnames: ['fhir.hospital.test'] }), async (named) => {
+      await withClient({ ...tls(), baseUrl: named.url }, async (c) => {
+        const r = await c.postBundle(bundle());
+        assert.deepEqual([r.outcome, r.errorCode], ['auth', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+      });
+      await withClient({ ...tls(), baseUrl: named.url, servername: 'fhir.hospital.test' }, async (c) => {
+        assert.equal((await c.postBundle(bundle())).outcome, 'ok');
+      });
+    });
+  });
+
+  test('a server that is not there is transient', async () => {
+    const gone = await startFhirServer({ ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem });
+    const url = gone.url;
+    await gone.close();
+    await withClient({ ...tls(), baseUrl: url }, async (c) => {
+      const r = await c.postBundle(bundle());
+      assert.deepEqual([r.outcome, r.errorCode], ['transient', 'ECONNREFUSED']);
+    });
+  });
+
+  test('bad configuration is refused at construction', () => {
+    const base = tls();
+    assert.throws(() => new FhirUplinkClient({ ...base, baseUrl: 'http://127.0.0.1/fhir' }), isLabedgeError);
+    assert.throws(() => new FhirUplinkClient({ ...base, baseUrl: 'not a url' }), isLabedgeError);
+    assert.throws(() => new FhirUplinkClient({ ...base, key: otherCa.keyPem }), isLabedgeError);
+    assert.throws(() => new FhirUplinkClient({ ...base, ca: 'garbage' }), isLabedgeError);
+    assert.throws(() => new FhirUplinkClient({ ...base, timeoutMs: 0 }), isLabedgeError);
+  });
+});
