@@ -131,13 +131,17 @@ describe('FhirUplinkClient over mutual TLS', () => {
   });
 
   test('a server slower than the timeout is transient; the late commit plus the retry still leave one copy', async () => {
-    await withClient({ ...tls(), timeoutMs: 200 }, async (c) => {
-      server.faults.push({ kind: 'delay', ms: 600 });
+    // undici checks header/body timeouts on a coarse (~0.5 s tick) timer, so the margins are wide.
+    await withClient({ ...tls(), timeoutMs: 250 }, async (c) => {
+      server.faults.push({ kind: 'delay', ms: 1800 });
       const started = Date.now();
       const r = await c.postBundle(bundle());
       assert.deepEqual([r.outcome, r.errorCode], ['transient', 'UND_ERR_HEADERS_TIMEOUT']);
-      assert.ok(Date.now() - started < 550);
+      assert.ok(Date.now() - started < 1500, `timed out after ${Date.now() - started} ms`);
       assert.equal((await c.postBundle(bundle())).outcome, 'ok');
+      // The slow request is still processed by the server after the client gave up.
+      while (server.requests[0]?.status === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(server.requests[0]?.status, 200);
       assert.deepEqual(await server.countByType(), { Observation: 1, Patient: 1 });
     });
   });
@@ -164,21 +168,30 @@ describe('FhirUplinkClient over mutual TLS', () => {
     assert.deepEqual([r.outcome, r.status], ['auth', 401]);
   });
 
-  test('no client certificate: the TLS 1.3 alert "certificate required" classifies as auth', async () => {
+  test('no client certificate: refused; auth when the alert reaches the client (TLS 1.2), transient on TLS 1.3', async () => {
     // FhirUplinkClient refuses to start without a certificate, so this drives undici with the
     // same TLS settings minus the certificate, and classifies what it throws.
-    const anonymous = new Pool(new URL(server.url).origin, { connect: { ca: ca.certPem, rejectUnauthorized: true, minVersion: 'TLSv1.2' } });
-    try {
-      const err = await anonymous.request({ method: 'POST', path: '/fhir/R4', body: '{}' }).then(
-        () => assert.fail('the server must refuse an anonymous client'),
-        (e: unknown) => e,
-      );
-      assert.equal(errorCodeOf(err), 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
-      assert.equal(classifyError(err), 'auth');
-    } finally {
-      await anonymous.close();
-    }
+    const attempt = async (maxVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<unknown> => {
+      const anonymous = new Pool(new URL(server.url).origin, { connect: { ca: ca.certPem, rejectUnauthorized: true, minVersion: 'TLSv1.2', maxVersion } });
+      try {
+        return await anonymous.request({ method: 'POST', path: '/fhir/R4', body: '{}' }).then(
+          () => assert.fail('the server must refuse an anonymous client'),
+          (e: unknown) => e,
+        );
+      } finally {
+        await anonymous.close();
+      }
+    };
+    const tls12 = await attempt('TLSv1.2');
+    assert.equal(errorCodeOf(tls12), 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+    assert.equal(classifyError(tls12), 'auth');
+    // TLS 1.3: the client finishes its handshake first; undici sees the close before the
+    // "certificate required" alert and reports "other side closed", like a reset.
+    const tls13 = await attempt('TLSv1.3');
+    assert.equal(errorCodeOf(tls13), 'UND_ERR_SOCKET');
+    assert.equal(classifyError(tls13), 'transient');
     assert.equal(server.requests.length, 0);
+    assert.deepEqual(server.tlsErrors, ['ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE']);
     assert.throws(() => new FhirUplinkClient({ ...tls(), cert: '' }), isLabedgeError);
   });
 

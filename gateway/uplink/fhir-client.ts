@@ -4,6 +4,7 @@
  * outcome tells the delivery worker what to do. Results carry status codes and error codes
  * only, never bundle content.
  */
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -67,6 +68,7 @@ export class FhirUplinkClient {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new LabedgeError('LABEDGE_ERR_CONFIG', 'uplink.timeoutMs must be a positive number');
     // Fail at startup, not on the first delivery, when the PEMs are unusable (wrong file, key/cert mismatch).
     try {
+      new X509Certificate(opts.ca);
       createSecureContext({ ca: opts.ca, cert: opts.cert, key: opts.key });
     } catch (e) {
       throw new LabedgeError('LABEDGE_ERR_CONFIG', `uplink TLS material is unusable (${describeError(e)})`, { cause: e });
