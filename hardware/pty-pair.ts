@@ -32,8 +32,10 @@ export async function socatAvailable(): Promise<boolean> {
   });
 }
 
-export async function openPtyPair(options: { timeoutMs?: number } = {}): Promise<PtyPair> {
-  const dir = await mkdtemp(join(tmpdir(), 'labedge-pty-'));
+export async function openPtyPair(options: { timeoutMs?: number; dir?: string } = {}): Promise<PtyPair> {
+  // A given folder lets a test re-create a line at the same path, as a re-plugged adapter would.
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'labedge-pty-')));
+  const ownDir = options.dir === undefined;
   const instrumentPath = join(dir, 'instrument');
   const hostPath = join(dir, 'host');
   const child: ChildProcess = spawn(
@@ -59,7 +61,7 @@ export async function openPtyPair(options: { timeoutMs?: number } = {}): Promise
     await Promise.race([ready, failed]);
   } catch (e) {
     child.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
+    if (ownDir) await rm(dir, { recursive: true, force: true });
     throw e;
   }
   return {
@@ -71,7 +73,8 @@ export async function openPtyPair(options: { timeoutMs?: number } = {}): Promise
         child.kill('SIGTERM');
         await exited;
       }
-      await rm(dir, { recursive: true, force: true });
+      if (ownDir) await rm(dir, { recursive: true, force: true });
+      else await Promise.all([rm(instrumentPath, { force: true }), rm(hostPath, { force: true })]);
     },
   };
 }
