@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdtemp, writeFile, rm, readFile } from 'node:fs/promises';
+import { mkdtemp, writeFile, rm, readFile, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +78,25 @@ test('demo --json delivers every result of the replayed transcripts, and leaks n
     assert.equal(summary.ok, true);
     assert.deepEqual(canariesIn(out + err), [], 'no PHI in demo output');
     assert.deepEqual(await canariesInDir(dataDir), [], 'no PHI in the data directory');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('demo falls back to the same link protocol over TCP loopback where socat is missing, and says so', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-nosocat-'));
+  try {
+    // A PATH with node and nothing else: no socat to be found.
+    await symlink(process.execPath, join(dir, 'node'));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'gateway/cli/main.ts'), 'demo', '--json', '--baud', '38400', '--transcript', join(FIXTURES, 'astm/senaite-roche-cobas-c311.astm')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, PATH: dir },
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(r.stdout.split('\n').filter((l) => l.includes('socat not found')).length, 1);
+    assert.equal(JSON.parse(r.stdout.trim().split('\n').at(-1)!).observations, 7);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
