@@ -269,9 +269,11 @@ test('junk outside frames is skipped and counted, without replies', () => {
   rig.receiver.consume(Buffer.from('noise\x06\x15\x02x'));
   assert.equal(rig.takeReplies(), '', 'no reply in neutral, not even to STX');
   rig.receiver.consume(ENQ_BYTE);
-  rig.receiver.consume(Buffer.from('\r\n zz\x05'));
-  rig.receiver.consume(frame(1, H + L));
-  assert.equal(rig.takeReplies(), '<ACK><ACK>', 'ENQ inside a session is not answered');
+  rig.receiver.consume(Buffer.from('\r\n zz'));
+  rig.receiver.consume(frame(1, H));
+  rig.receiver.consume(Buffer.from('\x05'));
+  rig.receiver.consume(frame(2, L));
+  assert.equal(rig.takeReplies(), '<ACK><ACK><ACK>', 'ENQ inside a session, after a frame, is not answered');
   const junk = rig.events.filter((e) => e.kind === 'junk').reduce((n, e) => n + (e.kind === 'junk' ? e.bytes : 0), 0);
   assert.equal(junk, 9 + 6);
   assert.equal(rig.messages.length, 1);

@@ -11,8 +11,11 @@
  * - STX inside a frame restarts it; EOT inside a frame is skipped as junk; a frame whose
  *   ETX/ETB was lost is dropped without a reply once its `C1 C2 CR LF` has gone by.
  * - Outside frames only ENQ (neutral) and STX/EOT (in a session) mean anything; the
- *   rest is counted as junk. ENQ inside a session is not answered: an ACK there could be
- *   taken by the sender as the answer to a frame.
+ *   rest is counted as junk. ENQ inside a session is not answered once a frame has
+ *   arrived (an ACK there could be taken by the sender as the answer to a frame); before the
+ *   first frame it is answered again (a lost ACK, or a re-ENQ after contention).
+ * - Receiver interrupt: requestInterrupt() answers the next accepted frame with EOT.
+ * - acceptSession() may refuse an ENQ with NAK (busy) while the box cannot commit.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { LabedgeError } from '../core/errors.js';
@@ -64,6 +67,11 @@ export interface E1381ReceiverOptions {
   maxMessageBytes?: number;
   /** Whether the accumulated text ends a message (default: last record is a terminator `L`). */
   isMessageEnd?(text: Buffer): boolean;
+  /**
+   * Asked at each ENQ: false answers it with NAK (busy; the instrument waits 10 s and asks
+   * again, keeping its data), e.g. while the store refuses commits. Default: always accept.
+   */
+  acceptSession?(): boolean;
   /**
    * Replaying a one-sided capture (for `labedge convert`), not a live link: frames are
    * accepted without a preceding ENQ, ENQ inside a session starts a new session, and any
@@ -132,6 +140,7 @@ export class E1381Receiver {
   private messageFrames = 0;
   private rejecting = false;
   private settling: Settling | null = null;
+  private interruptRequested = false;
 
   constructor(opts: E1381ReceiverOptions) {
     if (typeof opts.write !== 'function' || typeof opts.onMessage !== 'function') {
@@ -169,6 +178,17 @@ export class E1381Receiver {
     this.drain();
   }
 
+  /**
+   * Receiver interrupt (LIS01-A2 §8.3.5): the next frame we accept is answered with EOT
+   * instead of ACK, asking the sender to stop so that we can send. The frame still counts as
+   * received; the sender may end the session (EOT) or ignore the request and go on.
+   * No-op outside a session.
+   */
+  requestInterrupt(): void {
+    if (this.destroyed || this.step === Step.Neutral) return;
+    this.interruptRequested = true;
+  }
+
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
@@ -201,6 +221,11 @@ export class E1381Receiver {
     switch (this.step) {
       case Step.Neutral:
         if (b === ENQ) {
+          if (this.opts.acceptSession?.() === false) {
+            this.emit({ kind: 'busy-refused' });
+            this.opts.write(Uint8Array.of(NAK));
+            return;
+          }
           this.startSession(false);
           this.reply(ACK);
         } else if (b === STX && this.opts.captureMode) {
@@ -216,6 +241,11 @@ export class E1381Receiver {
         else if (b === ENQ && this.opts.captureMode) {
           this.endSession();
           this.startSession(false);
+        } else if (b === ENQ && this.messageFrames === 0 && this.lastFn < 0) {
+          // ENQ again before any frame: our ACK was lost, or the sender re-establishes after
+          // contention (LIS01-A2: the instrument re-sends ENQ after 1 s). Nothing can be
+          // mistaken for a frame's answer yet, so answer it again.
+          this.reply(ACK);
         } else this.junk++;
         return;
       case Step.Frame:
@@ -258,6 +288,7 @@ export class E1381Receiver {
     this.lastFn = -1;
     this.lastTextKnown = false;
     this.rejecting = false;
+    this.interruptRequested = false;
     this.message.clear();
     this.messageFrames = 0;
     this.emit({ kind: 'session-start', implicit });
@@ -287,6 +318,7 @@ export class E1381Receiver {
     this.lastFn = -1;
     this.lastTextKnown = false;
     this.rejecting = false;
+    this.interruptRequested = false;
   }
 
   private inFrame(): boolean {
@@ -357,7 +389,7 @@ export class E1381Receiver {
     [this.lastText, this.frame.text] = [this.frame.text, this.lastText];
     this.expectedFn = (fn + 1) & 7;
 
-    if (this.lastTerminator === ETB || !this.isMessageEnd(this.message.view())) return this.reply(ACK);
+    if (this.lastTerminator === ETB || !this.isMessageEnd(this.message.view())) return this.acknowledge(fn);
 
     const token = {};
     this.settling = { token, fn, lengthBefore, framesBefore, lastFnBefore };
@@ -374,7 +406,7 @@ export class E1381Receiver {
     if (committed) {
       this.message.clear();
       this.messageFrames = 0;
-      this.reply(ACK);
+      this.acknowledge(s.fn);
     } else {
       // As if the final frame never arrived: the instrument resends it with the same FN.
       this.message.truncate(s.lengthBefore);
@@ -386,6 +418,14 @@ export class E1381Receiver {
       this.reply(NAK);
     }
     this.drain();
+  }
+
+  /** ACK for an accepted frame, or EOT when an interrupt was requested. */
+  private acknowledge(fn: number): void {
+    if (!this.interruptRequested) return this.reply(ACK);
+    this.interruptRequested = false;
+    this.emit({ kind: 'interrupt-sent', frameNumber: fn });
+    this.reply(EOT);
   }
 
   private reject(reason: FrameRejectReason, frameNumber: number | null): void {

@@ -193,12 +193,12 @@ test('receiver interrupt (EOT reply): stop with EOT; ok only if it answered the 
   assert.deepEqual(b.result, { ok: true });
 });
 
-test('contention: ENQ while establishing → yield, interrupted', async () => {
+test('contention: ENQ while establishing → yield without EOT, reason contention', async () => {
   const rig = senderRig();
   const box = track(rig.sender.send(['H']));
   rig.sender.consume(ENQ);
   await flush();
-  assert.deepEqual(box.result, { ok: false, reason: 'interrupted' });
+  assert.deepEqual(box.result, { ok: false, reason: 'contention' });
   assert.deepEqual(rig.take(), ['<ENQ>']);
   assert.ok(rig.events.some((e) => e.kind === 'contention'));
 });

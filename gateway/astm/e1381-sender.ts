@@ -12,9 +12,20 @@ import { checkCount, checkPositive } from './link-options.js';
 
 export { encodeFrames } from './frame-encoder.js';
 
-export type SendResult =
-  | { ok: true }
-  | { ok: false; reason: 'timeout' | 'retries-exhausted' | 'interrupted' | 'destroyed' };
+export type SendFailure =
+  /** No reply to ENQ or to a frame within replyTimeoutMs (6 times for a frame). */
+  | 'timeout'
+  /** 6 NAKs for one frame, or 6 busy NAKs to ENQ. */
+  | 'retries-exhausted'
+  /** The receiver answered a frame before the last with EOT (receiver interrupt). */
+  | 'interrupted'
+  /** ENQ from the other side while we were establishing: it has priority, we yielded. */
+  | 'contention'
+  /** NAK to ENQ with busyWait off: the caller schedules the next ENQ. */
+  | 'busy'
+  | 'destroyed';
+
+export type SendResult = { ok: true } | { ok: false; reason: SendFailure };
 
 export interface E1381SenderOptions {
   clock: Clock;
@@ -27,6 +38,12 @@ export interface E1381SenderOptions {
   maxRetries?: number;
   /** Wait after a busy NAK to ENQ before the next ENQ (default 10000 ms). */
   busyDelayMs?: number;
+  /**
+   * true (default): a NAK to ENQ waits busyDelayMs and re-sends ENQ, up to maxRetries times.
+   * false: it ends the attempt with reason 'busy', so an owner that also receives on this
+   * line (E1381Link) can let the other side talk first and schedule the next ENQ itself.
+   */
+  busyWait?: boolean;
   onEvent?(event: LinkEvent): void;
 }
 
@@ -50,6 +67,7 @@ export class E1381Sender {
   private readonly replyTimeoutMs: number;
   private readonly maxRetries: number;
   private readonly busyDelayMs: number;
+  private readonly busyWait: boolean;
 
   private st: SenderState = SenderState.Neutral;
   private readonly queue: Job[] = [];
@@ -68,6 +86,7 @@ export class E1381Sender {
     this.replyTimeoutMs = checkPositive('replyTimeoutMs', opts.replyTimeoutMs ?? 15000);
     this.maxRetries = checkCount('maxRetries', opts.maxRetries ?? 6, 1);
     this.busyDelayMs = checkPositive('busyDelayMs', opts.busyDelayMs ?? 10000);
+    this.busyWait = opts.busyWait ?? true;
   }
 
   get state(): SenderState {
@@ -79,18 +98,36 @@ export class E1381Sender {
    * in flight are queued. Rejects (LABEDGE_ERR_ASTM_FRAME) if a record cannot be framed.
    */
   send(records: readonly string[] | readonly Buffer[]): Promise<SendResult> {
-    if (this.st === SenderState.Destroyed) return Promise.resolve({ ok: false, reason: 'destroyed' });
-    let frames: Buffer[];
-    try {
-      frames = encodeFrames(records, this.maxText);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    if (frames.length === 0) return Promise.resolve({ ok: true });
-    return new Promise((resolve) => {
-      this.queue.push({ frames, resolve });
-      this.startNext();
+    return new Promise((resolve, reject) => {
+      try {
+        this.transmit(records, resolve);
+      } catch (e) {
+        reject(e);
+      }
     });
+  }
+
+  /**
+   * send() with a callback, called synchronously from whatever event ends the attempt (a
+   * reply byte, a timer, destroy()), so an owner can act on the outcome before the next byte.
+   * Throws LABEDGE_ERR_ASTM_FRAME if a record cannot be framed.
+   */
+  transmit(records: readonly string[] | readonly Buffer[], done: (result: SendResult) => void): void {
+    if (this.st === SenderState.Destroyed) return done({ ok: false, reason: 'destroyed' });
+    const frames = encodeFrames(records, this.maxText);
+    if (frames.length === 0) return done({ ok: true });
+    this.queue.push({ frames, resolve: done });
+    this.startNext();
+  }
+
+  /**
+   * Contention seen by the owner (the other side's ENQ arrived while we wait for the answer
+   * to ours): give up this attempt without EOT, reason 'contention'. No-op in other states.
+   */
+  yieldToPeer(): void {
+    if (this.st !== SenderState.Establishing) return;
+    this.opts.onEvent?.({ kind: 'contention' });
+    this.finish({ ok: false, reason: 'contention' }, false);
   }
 
   consume(chunk: Uint8Array): void {
@@ -125,15 +162,15 @@ export class E1381Sender {
         } else if (b === NAK) {
           this.busyNaks++;
           this.opts.onEvent?.({ kind: 'busy', attempt: this.busyNaks });
-          if (this.busyNaks >= this.maxRetries) this.finish({ ok: false, reason: 'retries-exhausted' }, false);
+          if (!this.busyWait) this.finish({ ok: false, reason: 'busy' }, false);
+          else if (this.busyNaks >= this.maxRetries) this.finish({ ok: false, reason: 'retries-exhausted' }, false);
           else {
             this.st = SenderState.BusyWait;
             this.armTimer(this.busyDelayMs, () => this.establish());
           }
         } else if (b === ENQ) {
           // Contention: the other side wants to send; it has priority, so we yield.
-          this.opts.onEvent?.({ kind: 'contention' });
-          this.finish({ ok: false, reason: 'interrupted' }, false);
+          this.yieldToPeer();
         } else return false;
         return true;
       case SenderState.Transferring:

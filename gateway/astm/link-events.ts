@@ -26,11 +26,25 @@ export type LinkEvent =
   /** EOT arrived with records received but no terminator record. */
   | { kind: 'aborted'; frames: number }
   | { kind: 'message-too-long'; limit: number }
+  /** ENQ answered with NAK because acceptSession() said no (e.g. the store refuses commits). */
+  | { kind: 'busy-refused' }
+  /** We answered an accepted frame with EOT (receiver interrupt) so that we can send. */
+  | { kind: 'interrupt-sent'; frameNumber: number }
   // Sender role.
   | { kind: 'busy'; attempt: number }
   | { kind: 'contention' }
   | { kind: 'retransmit'; frameNumber: number; attempt: number; cause: 'nak' | 'timeout' }
   /** The receiver answered a frame with EOT (receiver interrupt). */
-  | { kind: 'interrupted'; frameNumber: number };
+  | { kind: 'interrupted'; frameNumber: number }
+  // Link (both roles on one line).
+  /** A queued message's attempt failed; it goes back to the queue (or is given up). */
+  | { kind: 'send-failed'; reason: string; attempt: number; requeued: boolean }
+  /** A queued message expired before it could be sent (e.g. a query reply past its deadline). */
+  | { kind: 'send-expired' }
+  | { kind: 'sent'; attempt: number }
+  /** Framing decided by auto-detection at a message boundary. */
+  | { kind: 'framing'; mode: 'e1381' | 'raw' }
+  /** A non-ASTM payload (no ENQ, STX…ETX or similar) was captured for a payload adapter or quarantine. */
+  | { kind: 'foreign-payload'; bytes: number; adapter: string | null };
 
 export type LinkEventKind = LinkEvent['kind'];

@@ -152,3 +152,10 @@ export function resolveTimeZone(timeZone?: string): { timeZone: string; valid: b
     return { timeZone: system(), valid: false };
   }
 }
+
+/** An instant as an ASTM timestamp `YYYYMMDDHHMMSS` in the given zone's wall time. */
+export function formatAstmTimestamp(utc: number, timeZone: string): string {
+  const local = new Date(utc + zoneOffsetAt(utc, resolveTimeZone(timeZone).timeZone) * 60_000);
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(local.getUTCFullYear(), 4)}${p(local.getUTCMonth() + 1)}${p(local.getUTCDate())}${p(local.getUTCHours())}${p(local.getUTCMinutes())}${p(local.getUTCSeconds())}`;
+}

@@ -36,10 +36,17 @@ function normaliseComparator(c: string | undefined): Comparator | undefined {
   }
 }
 
+/**
+ * Which decimal mark an instrument uses: `auto` (default) accepts `.` and `,` (no instrument
+ * sends thousands separators); `point` refuses `7,41` (kept as text), `comma` refuses `7.41`.
+ */
+export type DecimalMark = 'auto' | 'point' | 'comma';
+
 /** `  5.5` → 5.5, `7,41` → 7.41, `<3.00` → {3, '<'}, `>8` → {8, '>'}; anything else → undefined. */
-export function parseNumericValue(text: string): NumericValue | undefined {
+export function parseNumericValue(text: string, decimalMark: DecimalMark = 'auto'): NumericValue | undefined {
   const m = NUMERIC_VALUE.exec(text.trim());
   if (m === null || m[2] === undefined) return undefined;
+  if ((decimalMark === 'point' && m[2].includes(',')) || (decimalMark === 'comma' && m[2].includes('.'))) return undefined;
   const value = toNumber(m[2]);
   if (value === undefined) return undefined;
   const comparator = normaliseComparator(m[1]);

@@ -5,6 +5,8 @@ import { deframeCapture } from '../astm/capture-deframe.js';
 import { decodeText } from '../astm/text-decode.js';
 import { isEscapedWireCapture, unescapeTokens, unescapeWireCapture } from '../astm/transcript.js';
 import { convertAstm } from '../fhir/astm-to-fhir.js';
+import { convertHl7All } from '../fhir/hl7/hl7-to-fhir.js';
+import { looksLikeHl7 } from '../fhir/hl7/hl7-capture.js';
 import { messageDigest } from '../daemon/transform-worker.js';
 import { systemTimeZone, type TextEncoding } from '../config/config.js';
 
@@ -19,11 +21,6 @@ async function readInput(file: string): Promise<Buffer> {
   } catch {
     throw new LabedgeError('LABEDGE_ERR_USAGE', `cannot read ${file}`);
   }
-}
-
-function looksLikeHl7(bytes: Buffer): boolean {
-  const head = bytes.subarray(0, 16).toString('latin1').replace(/^\uFEFF|^\xEF\xBB\xBF/, '');
-  return head.startsWith('MSH') || head.startsWith('\x0bMSH') || head.startsWith('FHS') || head.startsWith('BHS');
 }
 
 /** Pure mapping: a message file (records, or a byte capture with E1381 framing) → FHIR Bundle(s) on stdout. */
@@ -41,7 +38,21 @@ export async function convertCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw usageError('convert takes exactly one FILE (or - for stdin)');
   const bytes = await readInput(positionals[0]!);
   if (from === 'hl7' || (from === 'auto' && looksLikeHl7(bytes))) {
-    throw new LabedgeError('LABEDGE_ERR_USAGE', 'HL7 v2 conversion is not available yet; this build converts ASTM');
+    // Any terminator (CR, LF, CRLF), a BOM, batches, MLLP-framed captures: one Bundle per message.
+    const results = convertHl7All(bytes, {
+      sourceId: values.source,
+      messageId: messageDigest(bytes),
+      messageIdOf: messageDigest,
+      timeZone: values.tz ?? systemTimeZone(),
+      ...(encoding !== 'auto' ? { charset: encoding } : {}),
+    });
+    for (const r of results) {
+      for (const w of r.warnings) process.stderr.write(`labedge: warning: ${w}\n`);
+      if (r.unmapped.length > 0) process.stderr.write(`labedge: not mapped: ${r.unmapped.join(' ')}\n`);
+    }
+    const hl7Bundles = results.map((r) => r.bundle);
+    process.stdout.write(`${JSON.stringify(hl7Bundles.length === 1 ? hl7Bundles[0] : hl7Bundles, null, 2)}\n`);
+    return 0;
   }
 
   // A capture may be raw bytes or spelled with <STX>-style tokens (as the corpus .frames files are).

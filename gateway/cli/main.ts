@@ -10,8 +10,17 @@ const USAGE = `usage: labedge <command> [options]
   convert [--from astm|auto] FILE|-          print the FHIR transaction Bundle for a message
   simulate --port PATH|--tcp HOST:PORT --file TRANSCRIPT [--baud N] [--protocol astm]
                                              act as an instrument on a serial line
+  simulate --protocol hl7 --tcp HOST:PORT --file FILE [--tls --ca FILE [--cert FILE --key FILE]]
+                                             send HL7 messages over MLLP, each waiting for its ACK
   queue stats|list|dlq list [--data-dir DIR] [--config FILE]
                                              inspect the store-and-forward queue
+  queue dlq show|replay|purge [ID] --operator-token-file FILE --config FILE [--to inbound|outbound] [--older-than AGE]
+                                             dead letters for an operator (audited)
+  keys status|rotate [--wait]|erase --yes [--data-dir DIR] [--config FILE]
+                                             rotate the data key, or crypto-erase the store
+  audit verify [--from-checkpoint FILE] | export --since T [--format jsonl|fhir|syslog]
+        | trace ID [--operator-token-file FILE] | checkpoints [--last]   [--data-dir DIR] [--config FILE]
+                                             check, export and trace the hash-chained audit trail
 
   --debug   print stack traces on failure
 `;
@@ -24,6 +33,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   convert: async () => (await import('./cmd-convert.js')).convertCommand,
   simulate: async () => (await import('./cmd-simulate.js')).simulateCommand,
   queue: async () => (await import('./cmd-queue.js')).queueCommand,
+  audit: async () => (await import('./cmd-audit.js')).auditCommand,
+  keys: async () => (await import('./cmd-keys.js')).keysCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

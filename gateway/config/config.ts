@@ -1,5 +1,13 @@
 import { dirname, resolve, basename, join } from 'node:path';
 import type { SerialSettings } from '../../hardware/serial-line.js';
+import { parseAuditConfig, type AuditSettings } from '../audit/audit-config.js';
+import type { OperatorCredential } from '../audit/operator-auth.js';
+import { parseUplinkOptions, type UplinkOptionsConfig } from '../uplink/uplink-config.js';
+import { parseHl7Transport, type Hl7InstrumentConfig } from '../hl7/hl7-instrument-config.js';
+import { parseStoreConfig, type StoreConfig } from '../store/store-config.js';
+import { parseAstmInstrumentExtras, type AstmInstrumentExtras } from '../profiles/instrument-profile.js';
+
+export type { Hl7InstrumentConfig } from '../hl7/hl7-instrument-config.js';
 
 /**
  * The daemon's configuration: parsed and validated in one pure pass that reports every
@@ -7,17 +15,22 @@ import type { SerialSettings } from '../../hardware/serial-line.js';
  */
 export type TextEncoding = 'auto' | 'utf-8' | 'latin1';
 
-export interface InstrumentConfig {
+export interface InstrumentConfig extends AstmInstrumentExtras {
   /** Stable instrument id: names the source in records, identifiers and logs. Not PHI. */
   id: string;
   protocol: 'astm';
-  transport: ({ type: 'serial' } & SerialSettings) | { type: 'tcp'; host: string; port: number };
+  /** tcp `role`: `server` (default) listens for the instrument; `client` connects out to it, reconnecting with backoff. */
+  transport: ({ type: 'serial' } & SerialSettings) | { type: 'tcp'; host: string; port: number; role?: 'server' | 'client' };
   encoding: TextEncoding;
   /** IANA zone for instrument times that carry no offset. */
   timeZone: string;
 }
 
-export interface UplinkConfig {
+/** Any instrument: ASTM (InstrumentConfig) or HL7 v2 (gateway/hl7/hl7-instrument-config.ts). */
+export type AnyInstrumentConfig = InstrumentConfig | Hl7InstrumentConfig;
+
+/** Optional fields (bundleType, maxInFlight, trustSystemCas, smart): gateway/uplink/uplink-config.ts. */
+export interface UplinkConfig extends UplinkOptionsConfig {
   baseUrl: string;
   caFile: string;
   certFile: string;
@@ -30,8 +43,14 @@ export interface LabedgeConfig {
   dataDir: string;
   keyFile: string;
   uplink: UplinkConfig;
-  instruments: InstrumentConfig[];
+  instruments: AnyInstrumentConfig[];
   logLevel: string;
+  /** Operators allowed to see payloads (`audit trace`, `queue dlq show`): gateway/audit/operator-auth.ts. */
+  operators?: OperatorCredential[];
+  /** Checkpoint interval and payload retention: gateway/audit/audit-config.ts. */
+  audit?: AuditSettings;
+  /** Capacity limits, lease wait, dead-letter retention: gateway/store/store-config.ts (defaults when absent). */
+  store?: StoreConfig;
 }
 
 export interface ConfigIssue {
@@ -101,14 +120,16 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
     if (baseUrl && !/^https:\/\//.test(baseUrl)) fail('uplink.baseUrl', 'must be an https:// URL (plaintext uplinks are not allowed)');
     uplink = {
       baseUrl: baseUrl.replace(/\/+$/, ''),
-      caFile: pathOf(str(u, 'caFile', 'uplink.caFile')),
+      // With trustSystemCas the pinned CA is optional (the system roots are trusted as well).
+      caFile: u.caFile === undefined && u.trustSystemCas === true ? '' : pathOf(str(u, 'caFile', 'uplink.caFile')),
       certFile: pathOf(str(u, 'certFile', 'uplink.certFile')),
       keyFile: pathOf(str(u, 'keyFile', 'uplink.keyFile')),
       timeoutMs: num(u, 'timeoutMs', 'uplink.timeoutMs', 30_000),
+      ...parseUplinkOptions(u, fail, pathOf),
     };
   }
 
-  const instruments: InstrumentConfig[] = [];
+  const instruments: AnyInstrumentConfig[] = [];
   if (!Array.isArray(raw.instruments)) fail('instruments', 'must be an array');
   else {
     const seen = new Set<string>();
@@ -120,17 +141,25 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
       if (seen.has(id)) fail(`${p}.id`, 'is used twice');
       seen.add(id);
       const protocol = item.protocol ?? 'astm';
-      if (protocol !== 'astm') fail(`${p}.protocol`, 'must be "astm" (HL7 comes later)');
+      if (protocol !== 'astm' && protocol !== 'hl7') fail(`${p}.protocol`, 'must be "astm" or "hl7"');
       const encoding = item.encoding ?? 'auto';
       if (encoding !== 'auto' && encoding !== 'utf-8' && encoding !== 'latin1') fail(`${p}.encoding`, 'must be auto, utf-8 or latin1');
       const timeZone = str(item, 'timeZone', `${p}.timeZone`, defaultZone);
       if (!isValidTimeZone(timeZone)) fail(`${p}.timeZone`, 'is not a known IANA time zone');
       if (!isObject(item.transport)) return fail(`${p}.transport`, 'must be an object');
       const t = item.transport;
+      if (protocol === 'hl7') {
+        const transport = parseHl7Transport(t, `${p}.transport`, fail, pathOf);
+        if (transport) instruments.push({ id, protocol: 'hl7', encoding: encoding as TextEncoding, timeZone, transport });
+        return;
+      }
+      const extras = parseAstmInstrumentExtras(item, p, fail);
       if (t.type === 'tcp') {
         const port = t.port;
         if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) fail(`${p}.transport.port`, 'must be a TCP port number');
-        instruments.push({ id, protocol: 'astm', encoding: encoding as TextEncoding, timeZone, transport: { type: 'tcp', host: str(t, 'host', `${p}.transport.host`, '127.0.0.1'), port: Number(port) } });
+        if (t.role !== undefined && t.role !== 'server' && t.role !== 'client') fail(`${p}.transport.role`, 'must be "server" or "client"');
+        const role = t.role === 'client' ? { role: 'client' as const } : {};
+        instruments.push({ id, protocol: 'astm', encoding: encoding as TextEncoding, timeZone, ...extras, transport: { type: 'tcp', host: str(t, 'host', `${p}.transport.host`, '127.0.0.1'), port: Number(port), ...role } });
         return;
       }
       if (t.type !== 'serial') fail(`${p}.transport.type`, 'must be "serial" or "tcp"');
@@ -141,6 +170,7 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
         protocol: 'astm',
         encoding: encoding as TextEncoding,
         timeZone,
+        ...extras,
         transport: {
           type: 'serial',
           path: str(t, 'path', `${p}.transport.path`),
@@ -153,8 +183,10 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
     });
   }
 
+  const auditPart = parseAuditConfig(raw, fail);
+  const store = parseStoreConfig(raw.store, fail);
   if (issues.length > 0) return { issues };
-  const config: LabedgeConfig = { deviceId, dataDir, keyFile, uplink, instruments, logLevel };
+  const config: LabedgeConfig = { deviceId, dataDir, keyFile, uplink, instruments, logLevel, ...auditPart, store };
   return { config: deepFreeze(config), issues };
 }
 

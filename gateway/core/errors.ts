@@ -20,6 +20,11 @@ export const ERROR_CODES = {
   LABEDGE_ERR_UPLINK_REJECTED: 'upstream rejected the data',
   LABEDGE_ERR_UPLINK_AUTH: 'upstream refused the credentials',
   LABEDGE_ERR_SERIAL: 'a serial port failed',
+  LABEDGE_ERR_STORE_FULL: 'the store reached a capacity limit and refuses new messages',
+  LABEDGE_ERR_STORE_DAMAGED: 'the store was damaged on disk (repaired, or refused)',
+  LABEDGE_ERR_OPERATOR_AUTH: 'the operator credential is missing or wrong',
+  LABEDGE_ERR_AUDIT: 'the audit trail could not be written or read',
+  LABEDGE_ERR_AUDIT_BROKEN: 'the audit chain failed verification',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,4 +1,5 @@
 import { pino, destination, type Logger } from 'pino';
+import { CENSOR, scrubError, scrubObject } from './scrub.js';
 
 export type { Logger };
 
@@ -23,6 +24,10 @@ export const REDACT_PATHS = [
   '*.bundle',
   '*.patient',
   '*.value',
+  'response',
+  '*.response',
+  '*.*.raw',
+  '*.*.value',
 ];
 
 export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream; name?: string } = {}): Logger {
@@ -30,8 +35,12 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
     {
       name: options.name ?? 'labedge',
       level: options.level ?? process.env.LABEDGE_LOG_LEVEL ?? 'info',
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: { paths: REDACT_PATHS, censor: CENSOR },
       base: undefined,
+      // Errors become code chains (never messages that may quote input); stacks only at debug.
+      serializers: { err: (e: unknown) => (typeof e === 'string' ? e : scrubError(e, { stack: process.env.LABEDGE_LOG_LEVEL === 'debug' })) },
+      // Beyond the fixed paths: PHI-bearing keys at any depth, and buffers, are censored (scrub.ts).
+      formatters: { log: (obj) => scrubObject(obj) as Record<string, unknown> },
     },
     options.destination ?? destination({ fd: 2, sync: true }),
   );

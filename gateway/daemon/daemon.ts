@@ -1,15 +1,22 @@
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import { QueueStore } from '../store/queue-store.js';
-import { FhirUplinkClient } from '../uplink/fhir-client.js';
-import type { InstrumentConfig, LabedgeConfig } from '../config/config.js';
+import type { FhirUplinkClient } from '../uplink/fhir-client.js';
+import { openUplink, type OpenedUplink } from '../uplink/open-uplink.js';
+import type { AnyInstrumentConfig, LabedgeConfig } from '../config/config.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DaemonEvents } from './events.js';
 import { InstrumentChannel } from './instrument-channel.js';
+import { FhirSearch } from '../uplink/fhir-search.js';
+import { systemClock } from '../core/clock.js';
+import { Hl7Channel } from './hl7-channel.js';
 import { WorkLoop } from './work-loop.js';
 import { createTransformStep } from './transform-worker.js';
 import { DeliveryWorker } from './delivery-worker.js';
+import { DaemonAudit } from '../audit/daemon-audit.js';
+import { DEFAULT_STORE_CONFIG } from '../store/store-config.js';
+import { deadLetterRule } from '../store/retention.js';
+import { StoreSweeper } from '../store/store-sweeper.js';
 
 export interface DaemonOptions {
   config: LabedgeConfig;
@@ -26,10 +33,13 @@ export interface DaemonOptions {
 export class Daemon extends EventEmitter<DaemonEvents> {
   private store: QueueStore | undefined;
   private client: FhirUplinkClient | undefined;
-  private channels: InstrumentChannel[] = [];
+  private uplink: OpenedUplink | undefined;
+  private channels: Array<InstrumentChannel | Hl7Channel> = [];
   private transformLoop: WorkLoop | undefined;
   private deliveryLoop: WorkLoop | undefined;
   private delivery: DeliveryWorker | undefined;
+  private auditTrail: DaemonAudit | undefined;
+  private sweeper: StoreSweeper | undefined;
 
   constructor(private readonly options: DaemonOptions) {
     super();
@@ -42,14 +52,35 @@ export class Daemon extends EventEmitter<DaemonEvents> {
 
   async start(): Promise<void> {
     const { config, logger } = this.options;
-    const [ca, cert, key] = await Promise.all([
-      readFile(config.uplink.caFile, 'utf8'),
-      readFile(config.uplink.certFile, 'utf8'),
-      readFile(config.uplink.keyFile, 'utf8'),
-    ]);
-    this.store = await QueueStore.open({ dataDir: config.dataDir, keyFile: config.keyFile });
+    // TLS files, bundle type, SMART; renewed certificates are picked up without a restart.
+    this.uplink = await openUplink(config.uplink, { logger });
+    this.client = this.uplink.client;
+    // Limits, lease wait (a hand-over waits instead of crash-looping) and alarms: gateway/store.
+    const storeConfig = config.store ?? DEFAULT_STORE_CONFIG;
+    this.store = await QueueStore.open({
+      dataDir: config.dataDir,
+      keyFile: config.keyFile,
+      limits: storeConfig,
+      leaseWaitMs: storeConfig.leaseWaitMs,
+      onAlarm: (a) => {
+        const alarm = { code: a.code, severity: a.severity, message: a.message, cleared: a.cleared === true };
+        // Logged here, not through logEvents: alarms raised while the store opens come first.
+        if (alarm.severity === 'error' && !alarm.cleared) logger.error(alarm, 'store alarm');
+        else logger.warn(alarm, 'store alarm');
+        this.emit('store-alarm', alarm);
+        if (alarm.cleared) {
+          this.transformLoop?.wake();
+          this.deliveryLoop?.wake();
+        }
+      },
+    }).catch(async (e: unknown) => {
+      await this.uplink?.close();
+      throw e;
+    });
     const store = this.store;
-    this.client = new FhirUplinkClient({ baseUrl: config.uplink.baseUrl, ca, cert, key, timeoutMs: config.uplink.timeoutMs });
+    // The audit trail records the start (and any config change) before anything else happens.
+    this.auditTrail = new DaemonAudit({ audit: store.audit, events: this, logger, deviceId: config.deviceId, keyFile: config.uplink.keyFile, config, server: config.uplink.baseUrl, instruments: config.instruments.length, settings: config.audit });
+    await this.auditTrail.start();
 
     const onError = (stage: string) => (e: unknown) => logger.error({ stage, err: describeError(e) }, 'pipeline stage failed; will retry when woken');
     this.delivery = new DeliveryWorker({
@@ -59,10 +90,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       logger,
       wake: () => this.deliveryLoop?.wake(),
       baseDelayMs: this.options.retryBaseMs,
+      maxInFlight: config.uplink.maxInFlight,
     });
     this.deliveryLoop = new WorkLoop(this.delivery.step, onError('deliver'));
-    const instruments = new Map<string, InstrumentConfig>(config.instruments.map((i) => [i.id, i]));
-    const transformStep = createTransformStep({ store, instruments, events: this });
+    const instruments = new Map<string, AnyInstrumentConfig>(config.instruments.map((i) => [i.id, i]));
+    const transformStep = createTransformStep({ store, instruments, events: this, provenance: { deviceId: config.deviceId } });
     this.transformLoop = new WorkLoop(async () => {
       const more = await transformStep();
       this.deliveryLoop?.wake();
@@ -70,11 +102,22 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     }, onError('transform'));
 
     for (const instrument of config.instruments) {
-      const channel = new InstrumentChannel(instrument, { store, events: this, logger, onCommitted: () => this.transformLoop?.wake() });
+      const deps = { store, events: this, logger, onCommitted: () => this.transformLoop?.wake() };
+      if (instrument.protocol === 'hl7') {
+        // HL7 v2 (gateway/daemon/hl7-channel.ts): an MLLP listener or a serial line.
+        const channel = new Hl7Channel(instrument, deps);
+        this.channels.push(channel);
+        await channel.start();
+        continue;
+      }
+      // ASTM: host queries and order push look orders up through the uplink (FHIR searches).
+      const channel = new InstrumentChannel(instrument, { ...deps, search: new FhirSearch(this.uplink.client, systemClock()), hostName: config.deviceId });
       this.channels.push(channel);
       channel.start();
     }
     this.logEvents();
+    this.sweeper = new StoreSweeper(store, { rules: [deadLetterRule(storeConfig.retention)], intervalMs: storeConfig.retention.sweepIntervalMs, logger });
+    this.sweeper.start();
     // Whatever a previous run left in the store goes on from where it was.
     this.transformLoop.wake();
     this.deliveryLoop.wake();
@@ -91,6 +134,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.on('delivered', (e) => log.info(e, 'bundle delivered'));
     this.on('delivery-failed', (e) => log.warn(e, 'delivery failed; will retry'));
     this.on('dead-lettered', (e) => log.warn(e, 'bundle rejected upstream; dead-lettered'));
+    this.on('uplink-alarm', (e) => (e.active ? log.error(e, 'uplink alarm raised') : log.info(e, 'uplink alarm cleared')));
     this.on('link', (e) => log.debug(e, 'link event'));
   }
 
@@ -99,7 +143,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     await this.transformLoop?.stop();
     await this.delivery?.stop();
     await this.deliveryLoop?.stop();
-    await this.client?.close();
+    await this.uplink?.close();
+    await this.auditTrail?.stop();
+    await this.sweeper?.stop();
     await this.store?.close();
     this.options.logger.info('labedge stopped');
   }

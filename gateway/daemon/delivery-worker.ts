@@ -1,70 +1,118 @@
 import type { QueueStore, OutboundRecord } from '../store/queue-store.js';
-import type { FhirUplinkClient, UplinkResult } from '../uplink/fhir-client.js';
+import type { UplinkResult } from '../uplink/fhir-client.js';
 import { backoffDelay } from '../uplink/backoff.js';
-import { describeError } from '../core/errors.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from '../uplink/circuit-breaker.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { LabedgeError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DaemonEventSink } from './events.js';
 
+/** What the worker needs from the uplink (FhirUplinkClient, or a stand-in in tests). */
+export interface BundleSender {
+  postBundle(bundle: object): Promise<UplinkResult>;
+}
+
+export type DeliveryStore = Pick<QueueStore, 'outboundHeads' | 'delivered' | 'deadLetterOutbound' | 'recordAttempt'>;
+
+export interface DeliveryWorkerDeps {
+  store: DeliveryStore;
+  client: BundleSender;
+  events: DaemonEventSink;
+  logger: Logger;
+  /** Re-arms the work loop that calls `step`. */
+  wake: () => void;
+  clock?: Clock;
+  random?: () => number;
+  /** Backoff base (default 1000) and cap (default 300000). */
+  baseDelayMs?: number;
+  capDelayMs?: number;
+  /** Bundles in flight across all sources (default 8); each source has at most one. */
+  maxInFlight?: number;
+  breaker?: Partial<CircuitBreakerOptions>;
+  /** Longest Retry-After honoured (default 1 h): a server asking for more is retried after this. */
+  maxRetryAfterMs?: number;
+}
+
 /**
- * Delivers outbound Bundles: per source strictly in arrival order with one Bundle in
- * flight, sources in parallel. Transient failures back off per source; an auth failure
- * pauses everyone (the data is fine, the credentials are not); a rejection by the server
- * dead-letters that one record so the ones behind it move on.
+ * Delivers outbound Bundles: per source strictly in arrival order with one Bundle in flight
+ * (a correction never overtakes the result it corrects), sources in parallel up to
+ * `maxInFlight`, oldest backlog first.
+ *
+ * Failure policy (outcomes from gateway/uplink/classify.ts):
+ * - transient (network, 5xx, 408, 429): that source backs off (full jitter, base 1 s, cap
+ *   5 min); a Retry-After holds every source until it has passed (it is the server talking);
+ *   consecutive transient failures across sources open the circuit breaker, which then lets
+ *   one probe through per cool-down;
+ * - rejected (4xx blaming the data): that record is dead-lettered with a PHI-free reason
+ *   (status, issue codes, entry positions) and the ones behind it move on;
+ * - auth (401/403, TLS refusals): delivery pauses for everyone with backoff and an
+ *   `uplink-alarm` is raised; nothing is dead-lettered; the alarm clears on the next success.
+ * Time comes from the injected clock.
  */
 export class DeliveryWorker {
   private readonly inFlight = new Set<string>();
   private readonly attempts = new Map<string, number>();
   private readonly notBefore = new Map<string, number>();
-  private pausedUntil = 0;
-  private wakeTimer: NodeJS.Timeout | undefined;
+  /** Last record finished per source: a heads scan that raced its removal must not resend it. */
+  private readonly lastDone = new Map<string, string>();
+  private readonly pending = new Set<Promise<void>>();
+  private readonly clock: Clock;
+  private readonly breaker: CircuitBreaker;
+  private readonly maxInFlight: number;
+  private authPausedUntil = 0;
+  private authAttempts = 0;
+  private authAlarm = false;
+  private circuitAlarm = false;
+  private throttledUntil = 0;
+  private wakeTimer: TimerHandle | undefined;
   private wakeTimerAt = 0;
   private stopped = false;
-  private readonly pending = new Set<Promise<void>>();
 
-  constructor(
-    private readonly deps: {
-      store: QueueStore;
-      client: FhirUplinkClient;
-      events: DaemonEventSink;
-      logger: Logger;
-      wake: () => void;
-      baseDelayMs?: number;
-      capDelayMs?: number;
-    },
-  ) {}
+  constructor(private readonly deps: DeliveryWorkerDeps) {
+    this.clock = deps.clock ?? systemClock();
+    // Cool-down: 5 × the backoff base to start with, doubling up to the backoff cap.
+    const openMs = deps.breaker?.openMs ?? Math.max(1, (deps.baseDelayMs ?? 1000) * 5);
+    const maxOpenMs = deps.breaker?.maxOpenMs ?? Math.max(openMs, deps.capDelayMs ?? 300_000);
+    this.breaker = new CircuitBreaker({ ...deps.breaker, openMs, maxOpenMs }, deps.random);
+    this.maxInFlight = deps.maxInFlight ?? 8;
+    if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1) throw new LabedgeError('LABEDGE_ERR_CONFIG', 'uplink.maxInFlight must be a positive integer');
+  }
 
-  /** One pass: start a delivery for every source that is free. Completions wake the loop. */
+  /** One pass: start deliveries for free sources, up to the in-flight bound. Completions wake the loop. */
   step = async (): Promise<boolean> => {
     if (this.stopped) return false;
-    const now = Date.now();
-    if (now < this.pausedUntil) {
-      this.wakeAt(this.pausedUntil);
+    const now = this.clock.now();
+    const gate = Math.max(this.authPausedUntil, this.throttledUntil);
+    if (now < gate) {
+      this.wakeAt(gate);
       return false;
     }
+    if (this.inFlight.size >= this.maxInFlight) return false;
     const heads = await this.deps.store.outboundHeads();
     for (const record of heads) {
-      if (this.inFlight.has(record.sourceId)) continue;
-      const at = this.notBefore.get(record.sourceId) ?? 0;
+      if (this.stopped || this.inFlight.size >= this.maxInFlight) break;
+      const { sourceId } = record;
+      if (this.inFlight.has(sourceId) || this.lastDone.get(sourceId) === record.id) continue;
+      const at = this.notBefore.get(sourceId) ?? 0;
       if (at > now) {
         this.wakeAt(at);
         continue;
       }
-      this.inFlight.add(record.sourceId);
-      const p = this.deliver(record)
-        .catch((e) => this.deps.logger.error({ sourceId: record.sourceId, id: record.id, err: describeError(e) }, 'delivery step failed'))
-        .finally(() => {
-          this.inFlight.delete(record.sourceId);
-          this.pending.delete(p);
-          this.deps.wake();
-        });
-      this.pending.add(p);
+      const permit = this.breaker.acquire(now);
+      if (permit === 'wait') {
+        // Open: wake when the probe may go. Half-open: the probe in flight wakes us.
+        if (this.breaker.current === 'open') this.wakeAt(this.breaker.retryAt());
+        break;
+      }
+      this.start(record, permit === 'probe');
     }
     return false;
   };
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.wakeTimer);
+    this.clock.clearTimer(this.wakeTimer);
+    this.wakeTimer = undefined;
     await Promise.allSettled([...this.pending]);
   }
 
@@ -72,37 +120,78 @@ export class DeliveryWorker {
     return this.inFlight.size;
   }
 
-  private async deliver(record: OutboundRecord): Promise<void> {
-    const result: UplinkResult = await this.deps.client.postBundle(record.bundle as object);
+  /** The breaker's state, for status pages and tests. */
+  get circuit(): string {
+    return this.breaker.current;
+  }
+
+  private start(record: OutboundRecord, probe: boolean): void {
+    this.inFlight.add(record.sourceId);
+    const p = this.deliver(record, probe)
+      .catch((e) => {
+        this.breaker.release(probe);
+        this.deps.logger.error({ sourceId: record.sourceId, id: record.id, err: describeError(e) }, 'delivery step failed');
+      })
+      .finally(() => {
+        this.inFlight.delete(record.sourceId);
+        this.pending.delete(p);
+        this.deps.wake();
+      });
+    this.pending.add(p);
+  }
+
+  private async deliver(record: OutboundRecord, probe: boolean): Promise<void> {
+    const result = await this.deps.client.postBundle(record.bundle as object);
     const { sourceId, id } = record;
-    const resources = (record.bundle as { entry?: unknown[] }).entry?.length ?? 0;
     switch (result.outcome) {
-      case 'ok':
-        await this.deps.store.delivered(id);
-        this.attempts.delete(sourceId);
-        this.notBefore.delete(sourceId);
+      case 'ok': {
+        await this.deps.store.delivered(id, { sourceId, status: result.status, response: result.response });
+        this.finished(record, probe);
+        const resources = (record.bundle as { entry?: unknown[] }).entry?.length ?? 0;
         this.deps.events.emit('delivered', { id, sourceId, status: result.status ?? 200, resources });
         return;
-      case 'rejected':
-        await this.deps.store.deadLetterOutbound(id, { reasonCode: `upstream-${result.status ?? 'rejected'}` });
-        this.attempts.delete(sourceId);
+      }
+      case 'rejected': {
+        const detail = [result.errorCode, result.summary].filter((s) => s !== undefined && s !== '').join(' ');
+        await this.deps.store.deadLetterOutbound(id, { reasonCode: `upstream-${result.status ?? 'rejected'}`, ...(detail && { detail: detail.slice(0, 500) }) }, { sourceId, status: result.status, response: result.response });
+        this.finished(record, probe);
         this.deps.events.emit('dead-lettered', { id, sourceId, status: result.status });
         return;
-      case 'auth':
-      case 'transient': {
-        const attempt = (this.attempts.get(sourceId) ?? 0) + 1;
-        this.attempts.set(sourceId, attempt);
+      }
+      case 'auth': {
+        this.breaker.release(probe);
         await this.deps.store.recordAttempt(id).catch(() => undefined);
-        const jittered = backoffDelay(attempt - 1, { baseMs: this.deps.baseDelayMs ?? 1000, capMs: this.deps.capDelayMs ?? 300_000 });
-        const delay = Math.max(jittered, result.retryAfterMs ?? 0);
-        if (result.outcome === 'auth') {
-          this.pausedUntil = Date.now() + delay;
-          this.deps.logger.error({ status: result.status, code: result.errorCode, retryInMs: delay }, 'upstream refused our credentials: delivery paused for all instruments');
-        } else {
-          this.notBefore.set(sourceId, Date.now() + delay);
+        this.authAttempts += 1;
+        const delay = this.delay(this.authAttempts - 1, result);
+        this.authPausedUntil = Math.max(this.authPausedUntil, this.clock.now() + delay);
+        this.deps.logger.error({ status: result.status, code: result.errorCode, retryInMs: delay }, 'upstream refused our credentials: delivery paused for all instruments');
+        if (!this.authAlarm) {
+          this.authAlarm = true;
+          this.deps.events.emit('uplink-alarm', { kind: 'auth', active: true, status: result.status, code: result.errorCode, retryInMs: delay });
         }
         this.deps.events.emit('delivery-failed', { id, sourceId, outcome: result.outcome, status: result.status, retryInMs: delay });
-        this.wakeAt(Date.now() + delay);
+        this.wakeAt(this.authPausedUntil);
+        return;
+      }
+      case 'transient': {
+        await this.deps.store.recordAttempt(id).catch(() => undefined);
+        const attempt = (this.attempts.get(sourceId) ?? 0) + 1;
+        this.attempts.set(sourceId, attempt);
+        const now = this.clock.now();
+        const delay = this.delay(attempt - 1, result);
+        this.notBefore.set(sourceId, now + delay);
+        if (result.retryAfterMs !== undefined) this.throttledUntil = Math.max(this.throttledUntil, now + this.retryAfter(result.retryAfterMs));
+        if (this.breaker.failure(now, probe)) {
+          const retryInMs = Math.max(0, this.breaker.retryAt() - now);
+          this.deps.logger.warn({ status: result.status, code: result.errorCode, retryInMs }, 'upstream unreachable: circuit open, one probe per cool-down');
+          if (!this.circuitAlarm) {
+            this.circuitAlarm = true;
+            this.deps.events.emit('uplink-alarm', { kind: 'circuit-open', active: true, status: result.status, code: result.errorCode, retryInMs });
+          }
+          this.wakeAt(this.breaker.retryAt());
+        }
+        this.deps.events.emit('delivery-failed', { id, sourceId, outcome: result.outcome, status: result.status, retryInMs: delay });
+        this.wakeAt(now + delay);
         return;
       }
       default:
@@ -110,16 +199,42 @@ export class DeliveryWorker {
     }
   }
 
+  /** The server answered this record for good (delivered or rejected). */
+  private finished(record: OutboundRecord, probe: boolean): void {
+    this.lastDone.set(record.sourceId, record.id);
+    this.attempts.delete(record.sourceId);
+    this.notBefore.delete(record.sourceId);
+    if (this.breaker.success(probe) && this.circuitAlarm) {
+      this.circuitAlarm = false;
+      this.deps.logger.info('upstream reachable again: circuit closed');
+      this.deps.events.emit('uplink-alarm', { kind: 'circuit-open', active: false });
+    }
+    this.authAttempts = 0;
+    if (this.authAlarm) {
+      this.authAlarm = false;
+      this.deps.logger.info('upstream accepted our credentials again: delivery resumed');
+      this.deps.events.emit('uplink-alarm', { kind: 'auth', active: false });
+    }
+  }
+
+  private delay(attempt: number, result: UplinkResult): number {
+    const jittered = backoffDelay(attempt, { baseMs: this.deps.baseDelayMs ?? 1000, capMs: this.deps.capDelayMs ?? 300_000 }, this.deps.random);
+    return Math.max(jittered, result.retryAfterMs === undefined ? 0 : this.retryAfter(result.retryAfterMs));
+  }
+
+  private retryAfter(ms: number): number {
+    return Math.min(ms, this.deps.maxRetryAfterMs ?? 3_600_000);
+  }
+
   /** Keeps the earliest pending wake-up: one timer serves every backed-off source. */
   private wakeAt(at: number): void {
     if (this.stopped) return;
     if (this.wakeTimer && this.wakeTimerAt <= at) return;
-    clearTimeout(this.wakeTimer);
+    this.clock.clearTimer(this.wakeTimer);
     this.wakeTimerAt = at;
-    this.wakeTimer = setTimeout(() => {
+    this.wakeTimer = this.clock.setTimer(Math.max(0, at - this.clock.now()), () => {
       this.wakeTimer = undefined;
       this.deps.wake();
-    }, Math.max(0, at - Date.now()));
-    this.wakeTimer.unref();
+    });
   }
 }

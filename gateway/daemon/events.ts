@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { AuditCheckpoint } from '../audit/audit-types.js';
 
 /**
  * What the daemon reports as messages flow. Every field is an opaque id, a count,
@@ -12,7 +13,13 @@ export interface DaemonEvents {
   delivered: [{ id: string; sourceId: string; status: number; resources: number }];
   'delivery-failed': [{ id: string; sourceId: string; outcome: string; status?: number; retryInMs?: number }];
   'dead-lettered': [{ id: string; sourceId: string; status?: number }];
+  /** Upstream alarm raised (active) or cleared: `auth` = credentials/TLS refused, delivery paused; `circuit-open` = server unreachable. */
+  'uplink-alarm': [{ kind: 'auth' | 'circuit-open'; active: boolean; status?: number; code?: string; retryInMs?: number }];
   link: [{ sourceId: string; kind: string; detail?: string }];
+  /** The store's alarms (gateway/store StoreAlarm): full, damaged, lease taken over; `cleared` ends one. PHI-free. */
+  'store-alarm': [{ code: string; severity: 'error' | 'warning' | 'info'; message: string; cleared: boolean }];
+  /** A signed checkpoint of the audit chain (for the fleet `events` topic): seq, head hash, time, signature. No PHI. */
+  'audit-checkpoint': [AuditCheckpoint];
 }
 
 export type DaemonEventSink = EventEmitter<DaemonEvents>;

@@ -1,15 +1,16 @@
-import { createHash } from 'node:crypto';
+import { messageDigest } from '../audit/message-digest.js';
 import type { QueueStore } from '../store/queue-store.js';
-import { decodeText } from '../astm/text-decode.js';
-import { convertAstm } from '../fhir/astm-to-fhir.js';
-import type { InstrumentConfig } from '../config/config.js';
+import type { Bundle } from '@medplum/fhirtypes';
+import { convertAstmInbound } from '../profiles/astm-inbound.js';
+import type { AnyInstrumentConfig } from '../config/config.js';
+import { convertHl7 } from '../fhir/hl7/hl7-to-fhir.js';
 import { describeError } from '../core/errors.js';
 import type { DaemonEventSink } from './events.js';
+import { withProvenance } from '../fhir/provenance.js';
+import { softwareVersion } from '../uplink/software-version.js';
 
-/** The opaque, deterministic id of a raw message: the same bytes always give the same id. */
-export function messageDigest(raw: Uint8Array): string {
-  return createHash('sha256').update(raw).digest('hex');
-}
+/** The opaque, deterministic id of a raw message (SHA-256 hex): one function for identifiers, Provenance and the audit trail. */
+export { messageDigest };
 
 /**
  * Moves committed inbound messages to the outbound queue as FHIR transaction Bundles,
@@ -18,9 +19,11 @@ export function messageDigest(raw: Uint8Array): string {
  */
 export function createTransformStep(deps: {
   store: QueueStore;
-  instruments: ReadonlyMap<string, InstrumentConfig>;
+  instruments: ReadonlyMap<string, AnyInstrumentConfig>;
   events: DaemonEventSink;
   batchSize?: number;
+  /** Adds a Provenance entry to every Bundle (gateway/fhir/provenance.ts): the box's deviceId, its clock. */
+  provenance?: { deviceId: string; now?: () => number };
 }): () => Promise<boolean> {
   const batchSize = deps.batchSize ?? 32;
   return async () => {
@@ -33,26 +36,40 @@ export function createTransformStep(deps: {
       let unmapped: string[] = [];
       let failure: string | undefined;
       try {
-        const text = decodeText(record.raw, instrument?.encoding ?? 'auto');
-        const result = convertAstm(text, {
-          sourceId: record.sourceId,
-          messageId: digest,
-          timeZone: instrument?.timeZone,
-        });
+        // HL7 v2 intake (gateway/daemon/hl7-channel.ts) marks its records; a message it rejected
+        // (AR/CR) is quarantined here with the ERR code and position it was rejected for.
+        const hl7 = record.meta?.protocol === 'hl7';
+        if (hl7 && record.meta?.rejected !== undefined) throw new Hl7Rejected(`hl7-rejected ERR ${String(record.meta.rejected)} ${String(record.meta.rejectedAt ?? '')}`.trim());
+        const encoding = instrument?.encoding ?? 'auto';
+        // ASTM: the instrument profile decides decoding, payload adapters and mapping rules
+        // (gateway/profiles/astm-inbound.ts). A host query was answered on the line: no delivery, no DLQ.
+        const astm = hl7 ? undefined : convertAstmInbound(record, instrument?.protocol === 'astm' ? instrument : undefined, digest);
+        if (astm?.kind === 'query') {
+          await deps.store.handledAtLink(record.id, record.sourceId, { digest, warnings: [], unmapped: [] });
+          continue;
+        }
+        if (astm?.kind === 'rejected') throw new Hl7Rejected(`${astm.reasonCode} ${astm.detail}`);
+        const result = hl7 || astm === undefined
+          ? convertHl7(record.raw, { sourceId: record.sourceId, messageId: digest, ...(instrument?.timeZone ? { timeZone: instrument.timeZone } : {}), ...(encoding !== 'auto' ? { charset: encoding } : {}) })
+          : astm.result;
         bundle = result.bundle as { entry?: unknown[] };
         warnings = result.warnings;
         unmapped = result.unmapped;
         if (!bundle.entry || bundle.entry.length === 0) failure = 'no-resources';
       } catch (e) {
-        failure = `mapping-error ${describeError(e)}`;
+        failure = e instanceof Hl7Rejected ? e.message : `mapping-error ${describeError(e)}`;
       }
       if (failure || !bundle) {
         const reasonCode = failure?.split(' ')[0] ?? 'mapping-error';
-        await deps.store.rejected(record.id, { reasonCode, detail: failure });
+        await deps.store.rejected(record.id, { reasonCode, detail: failure }, { digest });
         deps.events.emit('rejected', { id: record.id, sourceId: record.sourceId, reasonCode });
         continue;
       }
-      const outboundId = await deps.store.transformed(record.id, { bundle, sourceId: record.sourceId });
+      if (deps.provenance) {
+        const { deviceId, now = Date.now } = deps.provenance;
+        bundle = withProvenance(bundle as Bundle, { sourceId: record.sourceId, messageDigest: digest, deviceId, softwareVersion: softwareVersion(), recordedAt: now() }) as { entry?: unknown[] };
+      }
+      const outboundId = await deps.store.transformed(record.id, { bundle, sourceId: record.sourceId }, { digest, warnings, unmapped });
       deps.events.emit('transformed', {
         id: outboundId,
         inboundId: record.id,
@@ -65,3 +82,6 @@ export function createTransformStep(deps: {
     return batch.length === batchSize;
   };
 }
+
+/** A message the intake already rejected (HL7 AR/CR) or an ASTM payload nobody can read: quarantined without mapping. */
+class Hl7Rejected extends Error {}

@@ -2,9 +2,29 @@
 import type { Identifier } from '@medplum/fhirtypes';
 import type { AstmRecord } from '../astm/records.js';
 import { parseAstmTimestamp, resolveTimeZone, toFhirDate, toFhirDateTime, toFhirInstant } from '../astm/timestamps.js';
-import { fhirText } from './astm-codes.js';
+import type { DecimalMark } from '../astm/values.js';
+import { fhirCode, fhirText, testCodeFromComponents, ucumCode, type TestCode } from './astm-codes.js';
 import { identifierValue, labedgeSystem } from './fhir-identity.js';
 import type { MappingState } from './mapping-state.js';
+
+/**
+ * Per-instrument mapping rules (from its instrument profile, gateway/profiles). Every field is
+ * optional; the default is the rule documented where it applies.
+ */
+export interface AstmMappingProfile {
+  /** Where in O the specimen id lives (default O.3 component 1). */
+  specimenId?: { field: number; component: number };
+  /**
+   * The local test code: one component of R.3/O.5 (e.g. Sysmex 5, Roche 4), optionally cut at a
+   * separator (Roche `8/1/not` → `8` with split '/'). Default: the rule in astm-codes.ts.
+   */
+  testCode?: { component: number; split?: string };
+  decimalMark?: DecimalMark;
+  /** Local test code → LOINC (second coding), display, and UCUM unit for its values. */
+  codes?: Readonly<Record<string, { loinc?: string; display?: string; unit?: string }>>;
+  /** Unit text as the instrument writes it → UCUM code (Stago `S` → `s`); wins over the built-in table. */
+  units?: Readonly<Record<string, string>>;
+}
 
 export interface AstmMappingContext {
   /** Instrument id from the configuration (not PHI); scopes every identifier system. */
@@ -14,6 +34,7 @@ export interface AstmMappingContext {
   /** IANA zone for ASTM times, which carry none; default: the system zone. */
   timeZone?: string;
   identifierSystems?: { patient?: string; specimen?: string };
+  profile?: AstmMappingProfile;
 }
 
 export type IdentifierKind =
@@ -30,6 +51,31 @@ export class ResolvedContext {
     const tz = resolveTimeZone(options.timeZone);
     this.timeZone = tz.timeZone;
     if (!tz.valid) state.warn('config', 'time zone not recognised; the system zone is used');
+  }
+
+  get profile(): AstmMappingProfile {
+    return this.options.profile ?? {};
+  }
+
+  /** The test code in field n (repeat r) of a record, by the profile's rule or the default one. */
+  testCode(r: AstmRecord, n: number, repeat = 1): TestCode | undefined {
+    const components = r.components(n, repeat);
+    const base = testCodeFromComponents(components);
+    if (base === undefined) return undefined;
+    const rule = this.options.profile?.testCode;
+    let code = base.code;
+    if (rule !== undefined) {
+      let picked = fhirCode(components[rule.component - 1] ?? '');
+      if (rule.split) picked = fhirCode(picked.split(rule.split)[0] ?? '');
+      if (picked !== '') code = picked;
+    }
+    const loinc = this.options.profile?.codes?.[code]?.loinc ?? base.loinc;
+    return loinc === undefined ? { code } : { code, loinc };
+  }
+
+  /** UCUM code for a unit as written: the profile's table first, then the built-in one. */
+  ucum(unit: string): string | undefined {
+    return this.options.profile?.units?.[unit.trim()] ?? ucumCode(unit);
   }
 
   get sourceId(): string {

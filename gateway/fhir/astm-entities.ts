@@ -117,15 +117,19 @@ export interface SpecimenRef {
  * attach a later patient's results to an earlier patient's specimen.
  */
 export function mapSpecimen(ctx: ResolvedContext, o: AstmRecord, subject: Reference<Patient> | undefined): SpecimenRef | undefined {
-  if (o.repeats(3).filter((s) => s.trim() !== '').length > 1) ctx.state.warn('O.3', 'several specimen ids; the first is used');
-  const accession = fhirText(o.component(3, 1)) || idText(o, 3);
+  const where = ctx.profile.specimenId;
+  const accession =
+    where === undefined
+      ? fhirText(o.component(3, 1)) || idText(o, 3)
+      : fhirText(o.component(where.field, where.component));
+  if (o.repeats(where?.field ?? 3).filter((s) => s.trim() !== '').length > 1) ctx.state.warn(`O.${where?.field ?? 3}`, 'several specimen ids; the first is used');
   const instrumentId = idText(o, 4);
   let identifier: Identifier;
   let stableId: string | undefined;
   if (accession !== '') {
     identifier = ctx.identifier('specimen', accession);
     stableId = accession;
-    ctx.state.use(o, 3);
+    ctx.state.use(o, where?.field ?? 3);
   } else if (instrumentId !== '') {
     identifier = ctx.identifier('instrument-specimen', `${ctx.messageId}/${instrumentId}`);
     ctx.state.use(o, 4);

@@ -14,7 +14,7 @@
  */
 import type { CodeableConcept, Coding, ObservationReferenceRange, Quantity } from '@medplum/fhirtypes';
 import type { AstmRecord } from '../astm/records.js';
-import { isSuppressedValue, parseNumericValue, parseReferenceRange } from '../astm/values.js';
+import { isSuppressedValue, parseNumericValue, parseReferenceRange, type DecimalMark } from '../astm/values.js';
 import { DATA_ABSENT_REASON, fhirText, interpretationCoding, UCUM, ucumCode } from './astm-codes.js';
 import type { MappingState } from './mapping-state.js';
 
@@ -33,21 +33,34 @@ function unitOf(r: AstmRecord): string {
   return fhirText(r.components(5).join('^'));
 }
 
-function quantity(value: number, unit: string, comparator?: Quantity['comparator']): Quantity {
+/** Instrument-profile rules for values (gateway/profiles); all optional. */
+export interface ValueOptions {
+  /** Unit text → UCUM code (default: the built-in table). */
+  ucum?: (unit: string) => string | undefined;
+  decimalMark?: DecimalMark;
+  /** UCUM unit for this test when R.5 is empty (from the profile's code map). */
+  defaultUnit?: string;
+}
+
+function quantity(value: number, unit: string, comparator: Quantity['comparator'] | undefined, options: ValueOptions): Quantity {
   const q: Quantity = { value };
   if (comparator !== undefined) q.comparator = comparator;
   if (unit !== '') {
     q.unit = unit;
-    const code = ucumCode(unit);
+    const code = (options.ucum ?? ucumCode)(unit);
     if (code !== undefined) {
       q.system = UCUM;
       q.code = code;
     }
+  } else if (options.defaultUnit !== undefined) {
+    q.unit = options.defaultUnit;
+    q.system = UCUM;
+    q.code = options.defaultUnit;
   }
   return q;
 }
 
-export function mapResultValue(r: AstmRecord, state: MappingState, cancelled: boolean): ResultValue {
+export function mapResultValue(r: AstmRecord, state: MappingState, cancelled: boolean, options: ValueOptions = {}): ResultValue {
   const out: ResultValue = {};
   const unit = unitOf(r);
   const flags: Coding[] = [];
@@ -64,10 +77,10 @@ export function mapResultValue(r: AstmRecord, state: MappingState, cancelled: bo
       out.dataAbsentReason = { coding: [{ system: DATA_ABSENT_REASON, code: 'error', display: 'Error' }] };
     } else if (single !== undefined || flagged !== undefined) {
       const text = single ?? flagged?.[0] ?? '';
-      const n = parseNumericValue(text);
+      const n = parseNumericValue(text, options.decimalMark);
       if (n === undefined) out.valueString = text;
       else {
-        out.valueQuantity = quantity(n.value, unit, n.comparator);
+        out.valueQuantity = quantity(n.value, unit, n.comparator, options);
         unitUsed = unit !== '';
       }
       const flag = flagged?.[1] === undefined ? undefined : interpretationCoding(flagged[1]);
@@ -78,7 +91,7 @@ export function mapResultValue(r: AstmRecord, state: MappingState, cancelled: bo
     if (repeats.length > 0) state.use(r, 4);
   }
 
-  const range = mapReferenceRange(r, unit);
+  const range = mapReferenceRange(r, unit, options);
   if (range !== undefined) {
     out.referenceRange = [range];
     state.use(r, 6);
@@ -102,14 +115,14 @@ export function mapResultValue(r: AstmRecord, state: MappingState, cancelled: bo
   return out;
 }
 
-function mapReferenceRange(r: AstmRecord, unit: string): ObservationReferenceRange | undefined {
+function mapReferenceRange(r: AstmRecord, unit: string, options: ValueOptions): ObservationReferenceRange | undefined {
   // Component 1 holds the range; Horiba adds a label (`^REFERENCE_RANGE`) after it.
   const text = fhirText(r.component(6, 1));
   if (text === '') return undefined;
   const parsed = parseReferenceRange(text);
   const range: ObservationReferenceRange = {};
-  if (parsed?.low !== undefined) range.low = quantity(parsed.low, unit);
-  if (parsed?.high !== undefined) range.high = quantity(parsed.high, unit);
+  if (parsed?.low !== undefined) range.low = quantity(parsed.low, unit, undefined, options);
+  if (parsed?.high !== undefined) range.high = quantity(parsed.high, unit, undefined, options);
   range.text = text;
   return range;
 }

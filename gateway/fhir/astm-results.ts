@@ -7,7 +7,7 @@ import type { Annotation, CodeableConcept, Coding, Device, DiagnosticReport, Met
 import type { AstmRecord } from '../astm/records.js';
 import type { ResultNode } from '../astm/message.js';
 import {
-  DIAGNOSTIC_SERVICE_SECTION, fhirText, LOINC, OBSERVATION_CATEGORY, observationStatus, reportStatus, testCodeFromComponents,
+  DIAGNOSTIC_SERVICE_SECTION, fhirText, LOINC, OBSERVATION_CATEGORY, observationStatus, reportStatus,
   type ObservationStatus, type TestCode,
 } from './astm-codes.js';
 import type { ResolvedContext } from './astm-context.js';
@@ -35,12 +35,14 @@ export interface MappedResult {
 
 export function localCoding(ctx: ResolvedContext, code: TestCode): Coding[] {
   const codings: Coding[] = [{ system: ctx.system('test-code'), code: code.code }];
-  if (code.loinc !== undefined) codings.push({ system: LOINC, code: code.loinc });
+  const display = ctx.profile.codes?.[code.code]?.display;
+  if (code.loinc !== undefined) codings.push({ system: LOINC, code: code.loinc, ...(display !== undefined && { display }) });
   return codings;
 }
 
-export function testCodeOf(r: AstmRecord, n: number, repeat = 1): TestCode | undefined {
-  return testCodeFromComponents(r.components(n, repeat));
+/** The test code of field n (the instrument profile may say which component holds it). */
+export function testCodeOf(ctx: ResolvedContext, r: AstmRecord, n: number, repeat = 1): TestCode | undefined {
+  return ctx.testCode(r, n, repeat);
 }
 
 /** C records after a record → FHIR notes (C.4 text; C.3 source and C.5 type are consumed with it). */
@@ -58,7 +60,7 @@ export function notesFrom(ctx: ResolvedContext, comments: readonly AstmRecord[])
 
 export function mapObservation(ctx: ResolvedContext, node: ResultNode, links: ResultLinks): MappedResult {
   const r = node.record;
-  const code = testCodeOf(r, 3);
+  const code = testCodeOf(ctx, r, 3);
   const text = fhirText(r.field(3));
   let concept: CodeableConcept;
   if (code !== undefined) {
@@ -95,7 +97,15 @@ export function mapObservation(ctx: ResolvedContext, node: ResultNode, links: Re
   if (effective !== undefined) obs.effectiveDateTime = effective;
   const issued = ctx.dateTime(r, 13, 'instant');
   if (issued !== undefined) obs.issued = issued;
-  Object.assign(obs, mapResultValue(r, ctx.state, status === 'cancelled'));
+  const codeUnit = code === undefined ? undefined : ctx.profile.codes?.[code.code]?.unit;
+  Object.assign(
+    obs,
+    mapResultValue(r, ctx.state, status === 'cancelled', {
+      ucum: (unit) => ctx.ucum(unit),
+      ...(ctx.profile.decimalMark !== undefined && { decimalMark: ctx.profile.decimalMark }),
+      ...(codeUnit !== undefined && { defaultUnit: codeUnit }),
+    }),
+  );
   if (links.specimen !== undefined) obs.specimen = links.specimen;
   const device = mapInstrumentDevice(ctx, r, links.sender) ?? links.sender;
   if (device !== undefined) obs.device = device;

@@ -112,7 +112,7 @@ function mapOrder(ctx: ResolvedContext, order: OrderNode, base: ResultLinks): vo
   const orderCodes: TestCode[] = [];
   if (o !== undefined) {
     o.repeats(5).forEach((_, i) => {
-      const code = testCodeOf(o, 5, i + 1);
+      const code = testCodeOf(ctx, o, 5, i + 1);
       if (code !== undefined) orderCodes.push(code);
     });
     if (orderCodes.length > 0) ctx.state.use(o, 5);
@@ -142,7 +142,7 @@ function orderKeyOf(ctx: ResolvedContext, order: OrderNode, codes: readonly Test
   if (stableSpecimenId === undefined) return fallback;
   let names = codes.map((c) => c.code);
   // Stago sends orders without O.5: name the order after the tests it reports.
-  if (names.length === 0) names = [...new Set(order.results.map((r) => testCodeOf(r.record, 3)?.code).filter((c): c is string => c !== undefined))];
+  if (names.length === 0) names = [...new Set(order.results.map((r) => testCodeOf(ctx, r.record, 3)?.code).filter((c): c is string => c !== undefined))];
   return names.length === 0 ? fallback : `${stableSpecimenId}/${names.join('+')}`;
 }
 

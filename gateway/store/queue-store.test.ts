@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Level } from 'level';
 import { LabedgeError, type ErrorCode } from '../core/errors.js';
-import { QueueStore, INTEGRITY_REASON, type InboundInput } from './queue-store.js';
+import { QueueStore, INTEGRITY_REASON, type InboundInput, type StoreAlarm } from './queue-store.js';
 
 const hasCode = (code: ErrorCode) => (e: unknown): boolean => e instanceof LabedgeError && e.code === code;
 const isNotFound = (e: unknown): boolean => hasCode('LABEDGE_ERR_STORE_NOT_FOUND')(e);
@@ -180,7 +180,7 @@ describe('QueueStore: records', () => {
     await store.delivered(b);
     assert.deepEqual(await store.stats(), { inbound: 0, outbound: 0, deadLetter: 1 });
     const [dl] = await store.listDeadLetters();
-    assert.deepEqual({ ...dl, id: undefined }, { id: undefined, sourceId: 'a', stage: 'deliver', reasonCode: 'http-422', detail: 'OperationOutcome issue 0', bundle: { b: 1 }, at: dl?.at });
+    assert.deepEqual({ ...dl, id: undefined }, { id: undefined, originId: a, sourceId: 'a', stage: 'deliver', reasonCode: 'http-422', detail: 'OperationOutcome issue 0', bundle: { b: 1 }, at: dl?.at });
     await assert.rejects(store.delivered(b), isNotFound);
     await assert.rejects(store.delivered('o-zz'), isNotFound);
   });
@@ -204,7 +204,7 @@ describe('QueueStore: group commit', () => {
     const store = await openStore();
     const db = (store as any).db as Level<string, Buffer>;
     const realBatch = db.batch.bind(db);
-    (db as any).batch = () => Promise.reject(new Error('ENOSPC injected'));
+    (db as any).batch = () => Promise.reject(new Error('EIO injected'));
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, n) => store.commitInbound(input('a', n))));
     (db as any).batch = realBatch;
     for (const r of results) {
@@ -266,14 +266,19 @@ describe('QueueStore: locking and keys', () => {
     await assert.rejects(openStore({ keyFile: join(dataDir, 'store', 'kek') }), hasCode('LABEDGE_ERR_KEY'));
   });
 
-  it('a store directory that lost its CURRENT file is refused, not recreated', async () => {
+  it('a store directory that lost its CURRENT file is kept aside and repaired, not recreated empty', async () => {
     const store = await openStore();
-    await store.commitInbound(input('a', 1));
+    const id = await store.commitInbound(input('a', 1));
     await store.close();
-    await rename(join(dataDir, 'store', 'CURRENT'), join(root, 'CURRENT.saved'));
-    await assert.rejects(openStore(), (e: unknown) => hasCode('LABEDGE_ERR_STORE_COMMIT')(e) && /no CURRENT/.test((e as Error).message));
-    await rename(join(root, 'CURRENT.saved'), join(dataDir, 'store', 'CURRENT'));
-    assert.equal((await (await openStore()).listInbound()).length, 1);
+    await rm(join(dataDir, 'store', 'CURRENT'));
+    const alarms: StoreAlarm[] = [];
+    const repaired = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
+    opened.push(repaired);
+    assert.deepEqual((await repaired.listInbound()).map((r) => r.id), [id]);
+    assert.equal(alarms[0]?.code, 'LABEDGE_ERR_STORE_DAMAGED');
+    const [kept] = await readdir(join(dataDir, 'damaged'));
+    assert.match(alarms[0]?.message ?? '', new RegExp(kept ?? 'no copy'));
+    assert.ok((await readdir(join(dataDir, 'damaged', kept ?? ''))).some((n) => n.startsWith('MANIFEST-')), 'the damaged copy is kept as it was');
   });
 
   it('a store with records but no data key is refused', async () => {

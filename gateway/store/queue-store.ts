@@ -1,25 +1,30 @@
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { LabedgeError } from '../core/errors.js';
+import { AuditLog } from '../audit/audit-log.js';
+import * as auditDrafts from '../audit/audit-drafts.js';
+import type { AuditDraft, DeadLetterAudit, DeliverAudit, RejectAudit, TransformAudit } from '../audit/audit-types.js';
 import { GroupCommitter, type GroupCommitStats, type WriteOp } from './group-commit.js';
 import { KeyLocks } from './key-locks.js';
-import { assertKeyFileOutside, openKeyring } from './keys.js';
+import { assertKeyFileOutside, FileKekProvider, openKeyring, type KekProvider, type StoreKeyring } from './keys.js';
+import { DeadLetterOps, INTEGRITY_REASON, UNKNOWN_SOURCE_ID } from './dead-letter-ops.js';
+import { KeyRotation } from './key-rotation.js';
+import { sweepRule, type RetentionRule, type SweepResult } from './retention.js';
+import type { StoreInternals } from './store-internals.js';
+import { StoreRuntime } from './store-runtime.js';
 import * as codec from './record-codec.js';
 import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
-import { openStoreDb, type StoreDb } from './store-db.js';
+import type { StoreDb } from './store-db.js';
 import { loadStoreState, nextSourceStart, type QueueCounts, type StoreState } from './store-state.js';
 import type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
 
 export type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
 export type { QueueCounts } from './store-state.js';
 export type { GroupCommitStats } from './group-commit.js';
-
-/** sourceId of a quarantined record whose source cannot be read. */
-export const UNKNOWN_SOURCE_ID = '(unknown)';
-/** reasonCode of records quarantined because their stored value failed authentication. */
-export const INTEGRITY_REASON = 'integrity';
+export type { OperatorAccessEvent, StoreAlarm } from './queue-types.js';
+export { INTEGRITY_REASON, UNKNOWN_SOURCE_ID };
 
 const DEFAULT_LIMIT = 100;
 
@@ -46,6 +51,10 @@ export class QueueStore {
   private readonly persistedSources = new Set<number>();
   private closed = false;
   private readonly quarantineFn = (c: Corrupt): Promise<void> => this.quarantine(c);
+  private dlqOps: DeadLetterOps | undefined;
+  private rotation: KeyRotation | undefined;
+  /** What the helpers (dead letters, rotation, retention) may use: see store-internals.ts. */
+  private readonly internals: StoreInternals;
 
   private constructor(
     private readonly db: StoreDb,
@@ -53,40 +62,126 @@ export class QueueStore {
     private readonly state: StoreState,
     private readonly clock: Pick<Clock, 'now'>,
     windowMs: number,
+    /** The hash-chained audit trail (gateway/audit): its entries ride in the batches they record. */
+    readonly audit: AuditLog,
+    /** Lease, commit witness, capacity, alarms, reopen after a failed write (store-runtime.ts). */
+    private readonly runtime: StoreRuntime,
+    private readonly keyring: StoreKeyring,
+    private readonly kek: KekProvider,
   ) {
     for (const no of state.sourceIds.keys()) this.persistedSources.add(no);
-    const write = (ops: WriteOp[]): Promise<void> => db.batch(ops, { sync: true });
+    const write = (ops: WriteOp[]): Promise<void> => audit.writeBatch(ops, (all) => runtime.writeSynced(all));
     // The high-water mark rides in every batch, so sequence numbers survive deletes and restarts.
-    const mark = (): WriteOp[] => [{ type: 'put', key: rk.SEQ_KEY, value: this.sealer.seal(rk.SEQ_KEY, codec.encodeSeq(this.state.seq)) }];
+    const mark = (): WriteOp[] => {
+      runtime.markSeq(this.state.seq);
+      return [{ type: 'put', key: rk.SEQ_KEY, value: this.sealer.seal(rk.SEQ_KEY, codec.encodeSeq(this.state.seq)) }];
+    };
     this.committer = new GroupCommitter(write, windowMs, mark);
+    audit.attach((ops) => this.committer.submit(ops));
+    this.internals = {
+      db,
+      sealer,
+      keyring,
+      kek,
+      state,
+      locks: this.locks,
+      submit: (ops) => this.committer.submit(ops),
+      now: () => this.clock.now(),
+      nextSeq: () => this.nextSeq(),
+      sourceFor: (sourceId) => this.sourceFor(sourceId),
+      markSourcePersisted: (sourceNo) => void this.persistedSources.add(sourceNo),
+      requestMetaReseal: () => {
+        const synced = runtime.requestMetaReseal();
+        this.committer.submit([]).catch(() => undefined); // any batch carries it
+        return synced;
+      },
+      alarm: (a) => runtime.alarm(a),
+      operatorAccess: (e) => runtime.operatorAccess(e),
+      assertOpen: () => this.assertOpen(),
+    };
   }
 
+  /**
+   * Opens the store with integrity on open and a single writer (store-open.ts): a damaged
+   * store is kept aside and repaired, never silently recreated; a held store names its holder.
+   */
   static async open(opts: QueueStoreOptions): Promise<QueueStore> {
     const dbDir = join(opts.dataDir, 'store');
-    assertKeyFileOutside(opts.keyFile, dbDir);
-    const db = await openStoreDb(dbDir);
+    if (!opts.kek) assertKeyFileOutside(opts.keyFile, dbDir);
+    const kek = opts.kek ?? new FileKekProvider(opts.keyFile);
+    const runtime = await StoreRuntime.open(opts);
+    const db = runtime.db;
     try {
-      const sealer = new RecordSealer(await openKeyring(db, opts.keyFile));
-      const state = await loadStoreState(db, sealer);
-      return new QueueStore(db, sealer, state, opts.clock ?? { now: () => Date.now() }, opts.groupCommitWindowMs ?? 2);
+      const keyring = await openKeyring(db, kek);
+      const sealer = new RecordSealer(keyring);
+      const state = await loadStoreState(db, sealer, runtime.scan);
+      const clock = opts.clock ?? { now: () => Date.now() };
+      await runtime.start(state.seq, keyring, sealer, () => clock.now());
+      return new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 2, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
     } catch (e) {
-      await db.close();
+      await runtime.abort();
       throw e;
     }
   }
 
-  /** Durable: resolves only after the synced batch holding this record is on disk. */
-  async commitInbound(input: InboundInput): Promise<string> {
+  /**
+   * Durable: resolves only after the synced batch holding this record is on disk. `dedupe`
+   * (from dedupeKey) is written, sealed, in the same batch, so a crash never keeps one without the other.
+   */
+  async commitInbound(input: InboundInput, dedupe?: { key: string; value: Buffer }): Promise<string> {
     this.assertOpen();
     if (typeof input.sourceId !== 'string' || input.sourceId === '') throw invalid('sourceId is empty');
     if (!Buffer.isBuffer(input.raw)) throw invalid('raw is not a Buffer');
     if (!Number.isFinite(input.receivedAt)) throw invalid('receivedAt is not a number');
     if (input.meta !== undefined && !codec.isMeta(input.meta)) throw invalid('meta values must be strings, booleans or finite numbers');
+    this.runtime.admit(this.state.counts); // LABEDGE_ERR_STORE_FULL: refused, the instrument keeps it
     const key = rk.inboundKey(this.nextSeq());
     const value = this.sealer.seal(key, codec.encodeInbound(input));
-    await this.committer.submit([{ type: 'put', key, value }]);
+    const ops: WriteOp[] = [{ type: 'put', key, value }, ...this.audit.ingestOps(key, rk.idOfKey(key), input)];
+    if (dedupe !== undefined) {
+      if (!dedupe.key.startsWith(rk.PREFIX.dedupe)) throw invalid('dedupe key is not from dedupeKey()');
+      ops.push({ type: 'put', key: dedupe.key, value: this.sealer.seal(dedupe.key, dedupe.value) });
+    }
+    await this.committer.submit(ops).catch((e: unknown) => {
+      throw this.runtime.refusal(e);
+    });
     this.state.counts.inbound += 1;
     return rk.idOfKey(key);
+  }
+
+  /** The opaque key of an intake dedupe entry for some identifying text (a keyed MAC, never the text). */
+  dedupeKey(text: string): string {
+    return rk.PREFIX.dedupe + this.sealer.mac('dedupe', text);
+  }
+
+  /** A dedupe entry's value, or undefined (absent, or failing authentication: then it is simply not trusted). */
+  async readDedupe(key: string): Promise<Buffer | undefined> {
+    this.assertOpen();
+    const sealed = await this.db.get(key);
+    if (sealed === undefined) return undefined;
+    try {
+      return this.sealer.open(key, sealed, (b) => b);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Deletes dedupe entries whose value `isStale` says are old (at most `limit` per call); returns how many. */
+  async pruneDedupe(isStale: (value: Buffer) => boolean, limit = 10_000): Promise<number> {
+    this.assertOpen();
+    const stale: WriteOp[] = [];
+    for await (const [key, sealed] of this.db.iterator(rk.prefixRange(rk.PREFIX.dedupe))) {
+      let value: Buffer | undefined;
+      try {
+        value = this.sealer.open(key, sealed, (b) => b);
+      } catch {
+        value = undefined;
+      }
+      if (value === undefined || isStale(value)) stale.push({ type: 'del', key });
+      if (stale.length >= limit) break;
+    }
+    if (stale.length > 0) await this.committer.submit(stale);
+    return stale.length;
   }
 
   /** Oldest first. Corrupt values met on the way are quarantined, not returned or dropped. */
@@ -99,7 +194,7 @@ export class QueueStore {
   }
 
   /** Atomically removes the inbound record and adds its outbound record (one synced batch). */
-  async transformed(inboundId: string, result: { bundle: unknown; sourceId: string }): Promise<string> {
+  async transformed(inboundId: string, result: { bundle: unknown; sourceId: string }, audit?: TransformAudit): Promise<string> {
     this.assertOpen();
     const key = rk.keyOfId(inboundId, 'inbound');
     const parsed = key === undefined ? undefined : rk.parseKey(key);
@@ -112,6 +207,7 @@ export class QueueStore {
       const outKey = rk.outboundKey(sourceNo, parsed.seq);
       const body: codec.OutboundBody = { sourceId: result.sourceId, inboundId, bundle: result.bundle, createdAt: this.clock.now(), attempts: 0 };
       ops.push({ type: 'del', key }, { type: 'put', key: outKey, value: this.sealer.seal(outKey, codec.encodeOutbound(body)) });
+      ops.push(this.audit.op(auditDrafts.transformDraft({ inboundId, outboundId: rk.idOfKey(outKey), sourceId: result.sourceId, bundle: result.bundle, details: audit })));
       await this.committer.submit(ops);
       this.persistedSources.add(sourceNo);
       this.state.counts.inbound -= 1;
@@ -121,10 +217,27 @@ export class QueueStore {
   }
 
   /** Atomically moves an inbound record to the dead-letter queue. */
-  async rejected(inboundId: string, reason: DeadLetterReason): Promise<void> {
+  async rejected(inboundId: string, reason: DeadLetterReason, audit?: RejectAudit): Promise<void> {
     await this.toDeadLetter(inboundId, 'inbound', reason, (key, value) => {
       const body = this.sealer.open(key, value, codec.decodeInbound);
       return { sourceId: body.sourceId, stage: 'transform', raw: body.raw };
+    }, (sourceId) => auditDrafts.rejectDraft({ inboundId, sourceId, ...reason, details: audit }));
+  }
+
+  /**
+   * Removes an inbound record that needs no upstream delivery, with a transform audit entry of
+   * no resources, in one synced batch: an ASTM host query (Q records only), already answered on
+   * the instrument's line (gateway/daemon/astm-query-responder.ts). Not a dead letter.
+   */
+  async handledAtLink(inboundId: string, sourceId: string, audit?: TransformAudit): Promise<void> {
+    this.assertOpen();
+    const key = rk.keyOfId(inboundId, 'inbound');
+    if (key === undefined) throw notFound(inboundId);
+    await this.locks.with(key, async () => {
+      if ((await this.db.get(key)) === undefined) throw notFound(inboundId);
+      const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [] };
+      await this.committer.submit([{ type: 'del', key }, this.audit.op(auditDrafts.transformDraft({ inboundId, outboundId: '', sourceId, bundle, details: audit }))]);
+      this.state.counts.inbound -= 1;
     });
   }
 
@@ -156,23 +269,23 @@ export class QueueStore {
     }
   }
 
-  async delivered(outboundId: string): Promise<void> {
+  async delivered(outboundId: string, audit?: DeliverAudit): Promise<void> {
     this.assertOpen();
     const key = rk.keyOfId(outboundId, 'outbound');
     if (key === undefined) throw notFound(outboundId);
     await this.locks.with(key, async () => {
       if ((await this.db.get(key)) === undefined) throw notFound(outboundId);
-      await this.committer.submit([{ type: 'del', key }]);
+      await this.committer.submit([{ type: 'del', key }, this.audit.op(auditDrafts.deliverDraft({ outboundId, details: audit, server: this.audit.defaultServer }))]);
       this.state.counts.outbound -= 1;
     });
   }
 
   /** Atomically moves an outbound record to the dead-letter queue. */
-  async deadLetterOutbound(outboundId: string, reason: DeadLetterReason): Promise<void> {
+  async deadLetterOutbound(outboundId: string, reason: DeadLetterReason, audit?: DeadLetterAudit): Promise<void> {
     await this.toDeadLetter(outboundId, 'outbound', reason, (key, value) => {
       const body = this.sealer.open(key, value, codec.decodeOutbound);
       return { sourceId: body.sourceId, stage: 'deliver', bundle: body.bundle };
-    });
+    }, (sourceId) => auditDrafts.deadLetterDraft({ outboundId, ...reason, details: { sourceId, ...audit }, server: this.audit.defaultServer }));
   }
 
   async recordAttempt(outboundId: string): Promise<void> {
@@ -228,6 +341,32 @@ export class QueueStore {
     this.closed = true;
     await this.committer.close();
     await this.db.close();
+    await this.runtime.close();
+  }
+
+  /** Dead-letter show / replay / purge for an authenticated operator (dead-letter-ops.ts). */
+  get dlq(): DeadLetterOps {
+    this.dlqOps ??= new DeadLetterOps(this.internals);
+    return this.dlqOps;
+  }
+
+  /** Data-key rotation and the background re-wrap (key-rotation.ts). */
+  get keyRotation(): KeyRotation {
+    this.rotation ??= new KeyRotation(this.internals);
+    return this.rotation;
+  }
+
+  /** One retention sweep of each rule (retention.ts); the daemon's StoreSweeper calls it. */
+  async sweep(rules: readonly RetentionRule[]): Promise<SweepResult[]> {
+    this.assertOpen();
+    const results: SweepResult[] = [];
+    for (const rule of rules) results.push(await sweepRule(this.internals, rule, this.clock.now()));
+    return results;
+  }
+
+  /** Whether new messages are being refused, and why; sizes as last measured. */
+  capacity(): { full: string | undefined; bytes: number; freeDiskBytes: number } {
+    return this.runtime.capacity();
   }
 
   private assertOpen(): void {
@@ -258,6 +397,7 @@ export class QueueStore {
     kind: 'inbound' | 'outbound',
     reason: DeadLetterReason,
     describe: (key: string, value: Buffer) => Pick<DeadLetter, 'sourceId' | 'stage' | 'raw' | 'bundle'>,
+    auditDraft: (sourceId: string) => AuditDraft,
   ): Promise<void> {
     this.assertOpen();
     const key = rk.keyOfId(id, kind);
@@ -268,13 +408,13 @@ export class QueueStore {
       if (value === undefined) throw notFound(id);
       let body: codec.DeadLetterBody;
       try {
-        body = { ...describe(key, value), reasonCode: reason.reasonCode, at: this.clock.now() };
+        body = { ...describe(key, value), originId: id, reasonCode: reason.reasonCode, at: this.clock.now() };
         if (reason.detail !== undefined) body.detail = reason.detail;
       } catch (e) {
         if (!isIntegrityError(e)) throw e;
         body = this.integrityBody(key, value, e.message);
       }
-      await this.moveToDeadLetter(key, body);
+      await this.moveToDeadLetter(key, body, body.reasonCode === INTEGRITY_REASON ? undefined : auditDraft(body.sourceId));
     });
   }
 
@@ -286,10 +426,11 @@ export class QueueStore {
   }
 
   /** Caller holds the key's lock. */
-  private async moveToDeadLetter(key: string, body: codec.DeadLetterBody): Promise<void> {
+  private async moveToDeadLetter(key: string, body: codec.DeadLetterBody, auditDraft?: AuditDraft): Promise<void> {
     const dlKey = rk.deadLetterKey(this.nextSeq());
     const value = this.sealer.seal(dlKey, codec.encodeDeadLetter(body));
-    await this.committer.submit([{ type: 'del', key }, { type: 'put', key: dlKey, value }]);
+    const draft = auditDraft ?? auditDrafts.integrityDraft(rk.idOfKey(key), body.detail ?? INTEGRITY_REASON);
+    await this.committer.submit([{ type: 'del', key }, { type: 'put', key: dlKey, value }, this.audit.op(auditDrafts.withDeadLetterId(draft, rk.idOfKey(dlKey)))]);
     const kind = rk.parseKey(key)?.kind;
     if (kind === 'inbound') this.state.counts.inbound -= 1;
     if (kind === 'outbound') this.state.counts.outbound -= 1;

@@ -1,4 +1,7 @@
 import type { Clock } from '../core/clock.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { KekProvider } from './kek-provider.js';
+import type { StoreLimits } from './capacity.js';
 
 /** The queue's record shapes, shared by the store, the pipeline and the CLI. */
 export interface InboundInput {
@@ -21,6 +24,8 @@ export interface OutboundRecord {
 export interface DeadLetter {
   id: string;
   sourceId: string;
+  /** The record it came from (`i-…` or `o-…`), when known. */
+  originId?: string;
   stage: 'transform' | 'deliver';
   reasonCode: string;
   /** PHI-free: codes, positions, opaque ids. */
@@ -33,10 +38,49 @@ export interface DeadLetterReason {
   reasonCode: string;
   detail?: string;
 }
+/**
+ * Something an operator must know about the store (damage, a full disk, a taken-over
+ * lease). PHI-free: codes, paths, counts. `cleared` marks the end of a condition.
+ */
+export interface StoreAlarm {
+  code: ErrorCode;
+  severity: 'error' | 'warning' | 'info';
+  message: string;
+  cleared?: boolean;
+}
+
+export type OperatorAction = 'dlq-show' | 'dlq-replay' | 'dlq-purge';
+
+/** An operator's access to dead letters, reported before it takes effect (for the audit trail). */
+export interface OperatorAccessEvent {
+  /** The authenticated operator's name (gateway/audit/operator-auth.ts). */
+  operator: string;
+  action: OperatorAction;
+  /** Opaque record ids (the dead letters; for a replay also the new record). */
+  ids: string[];
+  at: number;
+}
+
 export interface QueueStoreOptions {
   dataDir: string;
+  /** The KEK file (0600, outside dataDir/store); ignored when `kek` is given. */
   keyFile: string;
+  /** Another KEK provider (TPM2, PKCS#11) in place of the key file. */
+  kek?: KekProvider;
   /** How long the first commit of a group waits for others to join its fsync (default 2 ms). */
   groupCommitWindowMs?: number;
   clock?: Pick<Clock, 'now'>;
+  /** Capacity limits checked by commitInbound (defaults in capacity.ts). */
+  limits?: Partial<StoreLimits>;
+  /** How long open waits for another process to release the store (a hand-over); default 0. */
+  leaseWaitMs?: number;
+  /** Alarms (raised once per condition, and cleared). Default: none. */
+  onAlarm?: (alarm: StoreAlarm) => void;
+  /**
+   * Called (and awaited: a failure denies the access) before an operator reads, replays or
+   * purges dead letters. Wire it to the audit trail.
+   */
+  onOperatorAccess?: (event: OperatorAccessEvent) => void | Promise<void>;
+  /** Free-space probe; tests inject a fake only where a real full disk cannot be made. */
+  statfs?: (dir: string) => Promise<{ bavail: number; bsize: number }>;
 }

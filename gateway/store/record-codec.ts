@@ -23,6 +23,7 @@ export interface OutboundBody {
 
 export interface DeadLetterBody {
   sourceId: string;
+  originId?: string;
   stage: 'transform' | 'deliver';
   reasonCode: string;
   detail?: string;
@@ -92,6 +93,7 @@ export function decodeOutbound(plain: Buffer): OutboundBody | undefined {
 export function encodeDeadLetter(body: DeadLetterBody): Buffer {
   const header: Json = { sourceId: body.sourceId, stage: body.stage, reasonCode: body.reasonCode, at: body.at, hasRaw: body.raw !== undefined };
   if (body.detail !== undefined) header.detail = body.detail;
+  if (body.originId !== undefined) header.originId = body.originId;
   if (body.bundle !== undefined) header.bundle = body.bundle;
   return pack(header, body.raw);
 }
@@ -99,11 +101,13 @@ export function encodeDeadLetter(body: DeadLetterBody): Buffer {
 export function decodeDeadLetter(plain: Buffer): DeadLetterBody | undefined {
   const u = unpack(plain);
   if (!u) return undefined;
-  const { sourceId, stage, reasonCode, detail, bundle, at, hasRaw } = u.header;
+  const { sourceId, stage, reasonCode, detail, bundle, at, hasRaw, originId } = u.header;
   if (!isString(sourceId) || (stage !== 'transform' && stage !== 'deliver') || !isString(reasonCode) || !isNumber(at)) return undefined;
   if ((detail !== undefined && !isString(detail)) || typeof hasRaw !== 'boolean') return undefined;
+  if (originId !== undefined && !isString(originId)) return undefined;
   if (!hasRaw && u.tail.length !== 0) return undefined;
   const body: DeadLetterBody = { sourceId, stage, reasonCode, at };
+  if (originId !== undefined) body.originId = originId;
   if (detail !== undefined) body.detail = detail;
   if (hasRaw) body.raw = Buffer.from(u.tail);
   if (bundle !== undefined) body.bundle = bundle;

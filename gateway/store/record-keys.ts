@@ -19,9 +19,20 @@ export const PREFIX = {
   inbound: 'i!',
   outbound: 'o!',
   deadLetter: 'd!',
+  /** intake dedupe entries (HL7 MSH-10): h!<keyed MAC>, never the id itself */
+  dedupe: 'h!',
 } as const;
 
 export const SEQ_KEY = 'm!seq';
+/** Plaintext marker left by a crypto-erase (key-erase.ts): `{"at": ISO time}`. */
+export const ERASED_KEY = 'm!erased';
+
+/**
+ * Every prefix a healthy store holds: the queue's, plus the audit trail's (a! entries,
+ * c! checkpoints, r! archived payloads: gateway/audit/audit-keys.ts). A key outside these
+ * (a bit flip in a key's first byte, say) is reported when the store opens.
+ */
+export const KNOWN_PREFIXES: readonly string[] = [...Object.values(PREFIX), 'a!', 'c!', 'r!'];
 
 const SEQ_HEX = 16;
 const NO_HEX = 8;

@@ -1,4 +1,5 @@
 import { LabedgeError } from '../core/errors.js';
+import { createHmac } from 'node:crypto';
 import { open, seal, type OpenFailure } from './crypto.js';
 import type { Keyring } from './keys.js';
 
@@ -18,6 +19,16 @@ export function integrityError(key: string, failure: OpenFailure | 'shape'): Lab
 /** Seals and opens record values under the current data key, with the record key as AAD. */
 export class RecordSealer {
   constructor(private readonly keyring: Keyring) {}
+
+  /**
+   * A keyed MAC (HMAC-SHA-256 under a key derived from the current data key), hex, for opaque
+   * index keys: identifying text (e.g. an HL7 control id) never appears in a key. After a key
+   * rotation the same text gives another MAC, so old index entries are simply no longer found.
+   */
+  mac(label: string, text: string): string {
+    const k = createHmac('sha256', this.keyring.current).update(`labedge-index:${label}`).digest();
+    return createHmac('sha256', k).update(text, 'utf8').digest('hex').slice(0, 40);
+  }
 
   seal(key: string, plaintext: Buffer): Buffer {
     return seal(this.keyring.current, this.keyring.currentId, plaintext, Buffer.from(key, 'utf8'));

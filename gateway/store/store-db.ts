@@ -5,47 +5,118 @@ import { LabedgeError } from '../core/errors.js';
 /** The LevelDB handle: string keys (opaque, ASCII), Buffer values (always sealed). */
 export type StoreDb = Level<string, Buffer>;
 
-function codeOf(e: unknown): string | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
+/**
+ * The classic-level (LevelDB) extras that `level`'s browser-neutral typings leave out. In
+ * Node, `level`'s Level *is* classic-level's ClassicLevel, so these exist at run time.
+ */
+interface ClassicStatics {
+  repair?: (location: string) => Promise<void>;
+}
+interface ClassicExtras {
+  approximateSize?: (start: string, end: string) => Promise<number>;
+  compactRange?: (start: string, end: string) => Promise<void>;
+}
+
+/** Every `code` along an error's cause chain (classic-level wraps open errors in LEVEL_DATABASE_NOT_OPEN). */
+export function levelCodes(e: unknown): string[] {
+  const codes: string[] = [];
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+function messages(e: unknown): string {
+  const parts: string[] = [];
+  for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
+    if (cur instanceof Error) parts.push(cur.message);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return parts.join(' / ');
 }
 
 /**
- * Opens the database directory (created 0700 if absent). A lock held by another process
- * (or another handle in this one) is LABEDGE_ERR_STORE_LOCKED; any other failure is
- * LABEDGE_ERR_STORE_COMMIT, since nothing can be committed. Never repairs or recreates.
+ * What an open (or the first full read) failure means. `damaged`: LevelDB reports
+ * corruption, or a file it needs is gone: repair is worth trying. `locked`: another
+ * writer. `io`: anything else (permissions, a failing device): an operator matter.
  */
-export async function openStoreDb(dir: string): Promise<StoreDb> {
+export type OpenFailureKind = 'locked' | 'damaged' | 'io';
+
+export function classifyOpenFailure(e: unknown): OpenFailureKind {
+  const codes = levelCodes(e);
+  if (codes.includes('LEVEL_LOCKED')) return 'locked';
+  if (codes.includes('LEVEL_CORRUPTION')) return 'damaged';
+  const text = messages(e);
+  if (/Permission denied|Read-only file system/i.test(text)) return 'io';
+  if (/Corruption|No such file or directory|too short|bad magic/i.test(text)) return 'damaged';
+  // An I/O error reading one of the store's own files (a truncated table reads as EINVAL).
+  if (/IO error: \S*(\.ldb|\.sst|\.log|MANIFEST-\d+|CURRENT)\b/.test(text)) return 'damaged';
+  return 'io';
+}
+
+/** A short, PHI-free reason for an open failure: the LevelDB code, never file contents. */
+export function failureReason(e: unknown): string {
+  const codes = levelCodes(e).filter((c) => c !== 'LEVEL_DATABASE_NOT_OPEN');
+  return codes[0] ?? levelCodes(e)[0] ?? 'error';
+}
+
+export function newLevel(dir: string): StoreDb {
+  return new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+}
+
+/** Creates the database directory 0700 if absent. */
+export async function ensureDbDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await refuseHeadlessStore(dir);
-  const db: StoreDb = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
-  try {
-    await db.open();
-  } catch (e) {
-    const cause = (e as { cause?: unknown }).cause;
-    if (codeOf(cause) === 'LEVEL_LOCKED') {
-      throw new LabedgeError(
-        'LABEDGE_ERR_STORE_LOCKED',
-        `the store at ${dir} is locked by another process (is another labedge running on this data dir?)`,
-        { cause: e },
-      );
-    }
-    throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store at ${dir} could not be opened (${codeOf(cause) ?? codeOf(e) ?? 'error'})`, {
-      cause: e,
-    });
-  }
-  return db;
 }
 
 /**
  * LevelDB treats a directory without CURRENT as a new database and later deletes the
  * files it does not know, so a lost CURRENT (power cut, bad copy) would silently wipe the
- * queue. Data files without CURRENT are refused; repair is an operator decision.
+ * queue. Such a directory counts as damaged (the caller keeps a copy and repairs it).
  */
-async function refuseHeadlessStore(dir: string): Promise<void> {
+export async function isHeadless(dir: string): Promise<boolean> {
   const names = await readdir(dir);
-  if (names.includes('CURRENT')) return;
-  if (names.some((n) => /^MANIFEST-|\.(ldb|sst|log)$/.test(n))) {
-    throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store at ${dir} has data files but no CURRENT file; refusing to create a new database over them`);
+  if (names.includes('CURRENT')) return false;
+  return names.some((n) => /^MANIFEST-|\.(ldb|sst|log)$/.test(n));
+}
+
+/** Whether the directory holds LevelDB data files at all. */
+export async function hasDataFiles(dir: string): Promise<boolean> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.some((n) => /^MANIFEST-|\.(ldb|sst|log)$/.test(n));
+}
+
+export async function repairLevel(dir: string): Promise<void> {
+  const repair = (Level as unknown as ClassicStatics).repair;
+  if (typeof repair !== 'function') throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', 'LevelDB repair is not available in this build');
+  await repair.call(Level, dir);
+}
+
+/** LevelDB's estimate of the on-disk bytes of a key range (tables only), or undefined if unsupported. */
+export async function approximateSize(db: StoreDb, range: { gte: string; lt: string }): Promise<number | undefined> {
+  const fn = (db as unknown as ClassicExtras).approximateSize;
+  if (typeof fn !== 'function') return undefined;
+  return fn.call(db, range.gte, range.lt);
+}
+
+/** Compacts a key range so deleted values leave the table files (crypto-erase). */
+export async function compactRange(db: StoreDb, range: { gte: string; lt: string }): Promise<void> {
+  const fn = (db as unknown as ClassicExtras).compactRange;
+  if (typeof fn === 'function') await fn.call(db, range.gte, range.lt);
+}
+
+/** Opens the handle, mapping a held lock to LABEDGE_ERR_STORE_LOCKED (the caller names the holder). */
+export async function openLevel(db: StoreDb, dir: string, holder: () => Promise<string>): Promise<void> {
+  try {
+    await db.open();
+  } catch (e) {
+    if (classifyOpenFailure(e) === 'locked') {
+      throw new LabedgeError('LABEDGE_ERR_STORE_LOCKED', `the store at ${dir} is locked by ${await holder()}; is another labedge running on this data dir?`, {
+        cause: e,
+      });
+    }
+    throw e;
   }
 }

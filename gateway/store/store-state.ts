@@ -65,7 +65,7 @@ function seqOf(key: string | undefined): number {
  * high-water mark (so ids of deleted records are never reused) and every key present
  * (belt and braces, should the mark itself be damaged).
  */
-export async function loadStoreState(db: StoreDb, sealer: RecordSealer): Promise<StoreState> {
+export async function loadStoreState(db: StoreDb, sealer: RecordSealer, scan?: { byPrefix: ReadonlyMap<string, number> }): Promise<StoreState> {
   const sourceNos = new Map<string, number>();
   const sourceIds = new Map<number, string | undefined>();
   for await (const [key, value] of db.iterator(prefixRange(PREFIX.source))) {
@@ -96,10 +96,12 @@ export async function loadStoreState(db: StoreDb, sealer: RecordSealer): Promise
     seq = Math.max(seq, seqOf(await lastKey(db, outboundSourcePrefix(sourceNo))));
   }
 
+  // The open's key scan (store-open.ts) has counted already; else count here (keys only).
+  const count = async (prefix: string): Promise<number> => (scan ? (scan.byPrefix.get(prefix) ?? 0) : countKeys(db, prefix));
   const counts: QueueCounts = {
-    inbound: await countKeys(db, PREFIX.inbound),
-    outbound: await countKeys(db, PREFIX.outbound),
-    deadLetter: await countKeys(db, PREFIX.deadLetter),
+    inbound: await count(PREFIX.inbound),
+    outbound: await count(PREFIX.outbound),
+    deadLetter: await count(PREFIX.deadLetter),
   };
   return { sourceNos, sourceIds, seq, counts };
 }

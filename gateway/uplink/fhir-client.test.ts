@@ -42,6 +42,8 @@ function bundle(status = 'final'): object {
   };
 }
 
+const pick = (r: UplinkResult): [string, string | undefined] => [r.outcome, r.errorCode];
+
 /** A failed attempt never echoes what we sent. */
 function assertNoPhi(result: UplinkResult): void {
   assert.equal(JSON.stringify(result).includes(MRN), false);
@@ -194,17 +196,52 @@ describe('FhirUplinkClient over mutual TLS', () => {
     assert.throws(() => new FhirUplinkClient({ ...tls(), cert: '' }), isLabedgeError);
   });
 
-  test('a client certificate from a foreign CA is refused by the server and never counts as delivered', async () => {
+  test('a client certificate from a foreign CA: transient at first, auth once the handshake-phase refusals repeat', async () => {
     const stranger = issueDeviceCert(otherCa, { deviceId: 'dev-stranger' });
     await withClient({ ...tls(), cert: stranger.certPem, key: stranger.keyPem }, async (c) => {
-      const r = await c.postBundle(bundle());
-      // A Node TLS server drops the socket after the TLS 1.3 handshake without an alert, so
-      // the client cannot tell this from a reset: transient, with the socket error code.
-      assert.equal(r.outcome, 'transient');
-      assert.ok(r.errorCode === 'UND_ERR_SOCKET' || r.errorCode === 'ECONNRESET', r.errorCode);
+      // A Node TLS server drops the socket after the TLS 1.3 handshake without an alert, so one
+      // failure cannot be told from a reset (tls-probe.ts): transient, with the socket error code.
+      const first = await c.postBundle(bundle());
+      assert.equal(first.outcome, 'transient');
+      assert.ok(first.errorCode === 'UND_ERR_SOCKET' || first.errorCode === 'ECONNRESET', first.errorCode);
+      assert.equal((await c.postBundle(bundle())).outcome, 'transient');
+      // The third refusal in a row, with no HTTP response in between, is the credentials.
+      assert.deepEqual(pick(await c.postBundle(bundle())), ['auth', 'TLS_REFUSED_AFTER_HANDSHAKE']);
     });
     assert.equal(server.requests.length, 0);
-    assert.ok(server.tlsErrors.length >= 1);
+    assert.ok(server.tlsErrors.length >= 3);
+  });
+
+  test('TLS 1.2: a foreign client certificate is refused during the handshake, auth after the same threshold', async () => {
+    const stranger = issueDeviceCert(otherCa, { deviceId: 'dev-stranger' });
+    const tls12 = await startFhirServer({ ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem, maxVersion: 'TLSv1.2' });
+    try {
+      await withClient({ ...tls(), baseUrl: tls12.url, cert: stranger.certPem, key: stranger.keyPem, handshakeRefusalThreshold: 2 }, async (c) => {
+        assert.equal((await c.postBundle(bundle())).outcome, 'transient');
+        assert.deepEqual(pick(await c.postBundle(bundle())), ['auth', 'TLS_REFUSED_AFTER_HANDSHAKE']);
+      });
+    } finally {
+      await tls12.close();
+    }
+  });
+
+  test('an HTTP response resets the handshake-refusal count', async () => {
+    // A reset right after the request on a fresh TLS 1.3 connection looks like a refusal (it
+    // may be one); two in a row with no response in between would be auth, one is not.
+    await withClient({ ...tls(), handshakeRefusalThreshold: 2 }, async (c) => {
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await c.postBundle(bundle())).outcome, 'ok');
+        server.faults.push({ kind: 'reset' });
+        assert.equal((await c.postBundle(bundle())).outcome, 'transient');
+      }
+    });
+  });
+
+  test('every request has an overall deadline, even when the idle timeouts are long', async () => {
+    await withClient({ ...tls(), timeoutMs: 10_000, deadlineMs: 300 }, async (c) => {
+      server.faults.push({ kind: 'delay', ms: 1500 });
+      assert.deepEqual(pick(await c.postBundle(bundle())), ['transient', 'UPLINK_DEADLINE_EXCEEDED']);
+    });
   });
 
   test('a server certificate signed by another CA is auth', async () => {

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDevCa, issueDeviceCert, issueServerCert } from '../../provisioning/dev-ca.js';
-import { startFhirServer, type FhirTestServer } from './fhir-server.js';
+import { startFhirServer, type FhirServerOptions, type FhirTestServer } from './fhir-server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -14,7 +14,7 @@ export interface Upstream {
 }
 
 /** A development CA, a FHIR server demanding client certificates, and the device's credentials on disk. */
-export async function startUpstream(dir: string): Promise<Upstream> {
+export async function startUpstream(dir: string, serverOptions: Pick<FhirServerOptions, 'onCommitted'> = {}): Promise<Upstream> {
   await mkdir(dir, { recursive: true });
   const ca = createDevCa({ commonName: 'labedge test CA' });
   const server = issueServerCert(ca, { hostnames: ['localhost'], ips: ['127.0.0.1'] });
@@ -23,13 +23,19 @@ export async function startUpstream(dir: string): Promise<Upstream> {
   await writeFile(files.ca, ca.certPem);
   await writeFile(files.cert, device.certPem);
   await writeFile(files.key, device.keyPem, { mode: 0o600 });
-  const fhir = await startFhirServer({ ca: ca.certPem, cert: server.certPem, key: server.keyPem });
+  const fhir = await startFhirServer({ ca: ca.certPem, cert: server.certPem, key: server.keyPem, ...serverOptions });
   return { fhir, files, close: () => fhir.close() };
 }
 
 export async function writeDaemonConfig(
   dir: string,
-  options: { upstream: Upstream; instruments: { id: string; path: string; baudRate?: number }[]; dataDir?: string },
+  options: {
+    upstream: Upstream;
+    instruments: { id: string; path: string; baudRate?: number }[];
+    dataDir?: string;
+    /** More top-level config fields (e.g. `store` limits), merged in as they are. */
+    extra?: Record<string, unknown>;
+  },
 ): Promise<string> {
   const config = {
     deviceId: 'labedge-test',
@@ -42,6 +48,7 @@ export async function writeDaemonConfig(
       protocol: 'astm',
       transport: { type: 'serial', path: i.path, baudRate: i.baudRate ?? 9600, dataBits: 8, parity: 'none', stopBits: 1 },
     })),
+    ...options.extra,
   };
   const file = join(dir, 'labedge.json');
   await writeFile(file, JSON.stringify(config, null, 2));

@@ -42,6 +42,8 @@ export interface FhirRequestRecord {
   fault?: FhirServerFault['kind'];
   /** CN of the client certificate, when one was presented. */
   clientCn?: string;
+  /** Serial number of the client certificate (tells a renewed certificate from the old one). */
+  clientSerial?: string;
 }
 
 export interface FhirValidationFailure {
@@ -60,6 +62,14 @@ export interface FhirServerOptions {
   requireClientCert?: boolean;
   /** Largest accepted request body (default 32 MiB). */
   maxBodyBytes?: number;
+  /** Highest TLS version offered (tests of TLS 1.2 behaviour). */
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Bearer-token check (SMART): requests it refuses get 401 and are not processed. */
+  authorize?: (authorization: string | undefined) => boolean;
+  /** Served without authorization at `{base}/.well-known/smart-configuration`. */
+  smartConfiguration?: object;
+  /** Called with each transaction Bundle once it has committed, in commit order (crash harness: delivery order). */
+  onCommitted?: (bundle: unknown) => void;
 }
 
 export interface FhirTestServer {
@@ -167,6 +177,7 @@ export async function startFhirServer(opts: FhirServerOptions): Promise<FhirTest
       requestCert: requireClientCert,
       rejectUnauthorized: requireClientCert,
       minVersion: 'TLSv1.2',
+      ...(opts.maxVersion && { maxVersion: opts.maxVersion }),
     },
     (req, res) => {
       handle(req, res).catch((e: unknown) => {
@@ -182,9 +193,21 @@ export async function startFhirServer(opts: FhirServerOptions): Promise<FhirTest
     const record: FhirRequestRecord = { method, path: target.pathname, status: 0 };
     const cn = (req.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN;
     if (typeof cn === 'string') record.clientCn = cn;
+    const serial = (req.socket as TLSSocket).getPeerCertificate?.()?.serialNumber;
+    if (typeof serial === 'string' && serial !== '') record.clientSerial = serial;
     requests.push(record);
 
     const raw = await readBody(req, maxBodyBytes);
+    if (opts.smartConfiguration && method === 'GET' && target.pathname === `${BASE_PATH}/.well-known/smart-configuration`) {
+      record.status = 200;
+      send(res, 200, opts.smartConfiguration);
+      return;
+    }
+    if (opts.authorize && !opts.authorize(req.headers.authorization)) {
+      record.status = 401;
+      send(res, 401, outcome('login', 'bearer token missing, invalid or expired'), { 'www-authenticate': 'Bearer error="invalid_token"' });
+      return;
+    }
     const fault = faults.shift();
     if (fault) record.fault = fault.kind;
     if (fault?.kind === 'status') {
@@ -253,6 +276,7 @@ export async function startFhirServer(opts: FhirServerOptions): Promise<FhirTest
           return failure;
         }
         repo.commit();
+        opts.onCommitted?.(body);
         return toHttp(result);
       } catch (e) {
         await repo.rollback();

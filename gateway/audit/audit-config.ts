@@ -1,0 +1,49 @@
+import { parseOperators, type OperatorCredential } from './operator-auth.js';
+
+/**
+ * The config's audit and operator fields (merged into LabedgeConfig by config.ts):
+ *
+ *   "operators": [{ "name": "jdoe", "tokenSha256": "<64 hex>" }],
+ *   "audit": { "checkpointIntervalMinutes": 15, "payloadRetentionDays": 30 }
+ */
+export interface AuditSettings {
+  /** How often the daemon signs a checkpoint of the chain (also at shutdown). */
+  checkpointIntervalMs: number;
+  /** How long archived raw payloads stay retrievable for `audit trace` (entries are kept longer). */
+  payloadRetentionMs: number;
+}
+
+export const DEFAULT_AUDIT_SETTINGS: AuditSettings = {
+  checkpointIntervalMs: 15 * 60_000,
+  payloadRetentionMs: 30 * 86_400_000,
+};
+
+type Fail = (field: string, message: string) => void;
+
+export function parseAuditConfig(raw: Record<string, unknown>, fail: Fail): { operators: OperatorCredential[]; audit: AuditSettings } {
+  const { operators, issues } = parseOperators(raw.operators);
+  for (const i of issues) fail(i.field, i.message);
+  const audit = { ...DEFAULT_AUDIT_SETTINGS };
+  const a = raw.audit;
+  if (a !== undefined) {
+    if (typeof a !== 'object' || a === null || Array.isArray(a)) fail('audit', 'must be an object');
+    else {
+      const o = a as Record<string, unknown>;
+      const positive = (key: string, scale: number, max: number): number | undefined => {
+        const v = o[key];
+        if (v === undefined) return undefined;
+        if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > max) {
+          fail(`audit.${key}`, `must be a positive number up to ${max}`);
+          return undefined;
+        }
+        return v * scale;
+      };
+      audit.checkpointIntervalMs = positive('checkpointIntervalMinutes', 60_000, 24 * 60) ?? audit.checkpointIntervalMs;
+      audit.payloadRetentionMs = positive('payloadRetentionDays', 86_400_000, 3660) ?? audit.payloadRetentionMs;
+      for (const key of Object.keys(o)) {
+        if (key !== 'checkpointIntervalMinutes' && key !== 'payloadRetentionDays') fail(`audit.${key}`, 'is not a known setting');
+      }
+    }
+  }
+  return { operators, audit };
+}

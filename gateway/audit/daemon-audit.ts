@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { LabedgeError, describeError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { AuditLog } from './audit-log.js';
+import { canonicalJson } from './audit-codec.js';
+import { DEFAULT_AUDIT_SETTINGS, type AuditSettings } from './audit-config.js';
+import { checkpointNow } from './checkpointer.js';
+import { prunePayloads } from './payload-retention.js';
+import type { AuditCheckpoint, JsonValue } from './audit-types.js';
+
+type UplinkAlarm = { kind: 'auth' | 'circuit-open'; active: boolean; status?: number; code?: string };
+
+/** The daemon events the audit trail listens to and emits (a subset of DaemonEvents). */
+export interface AuditEventSink {
+  on(event: 'uplink-alarm', listener: (e: UplinkAlarm) => void): unknown;
+  off(event: 'uplink-alarm', listener: (e: UplinkAlarm) => void): unknown;
+  emit(event: 'audit-checkpoint', checkpoint: AuditCheckpoint): boolean;
+}
+
+export interface DaemonAuditOptions {
+  audit: AuditLog;
+  events: AuditEventSink;
+  logger: Logger;
+  deviceId: string;
+  /** The device's private key file (PEM, the uplink's client key): signs checkpoints. Read at each checkpoint, so a renewed key is used. */
+  keyFile: string;
+  /** The effective configuration (paths and settings, no secrets): its digest is recorded. */
+  config: unknown;
+  server: string;
+  version?: string;
+  instruments: number;
+  settings?: AuditSettings;
+  now?: () => number;
+}
+
+let version: string | undefined;
+
+/** The package version (from package.json beside the sources or the build). */
+export function labedgeVersion(): string {
+  if (version !== undefined) return version;
+  version = 'unknown';
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'labedge' && typeof pkg.version === 'string') {
+        version = pkg.version;
+        break;
+      }
+    } catch {
+      // try the next location
+    }
+  }
+  return version;
+}
+
+/** SHA-256 of the configuration in canonical JSON: a change of any setting changes it. */
+export function configDigest(config: unknown): string {
+  return createHash('sha256').update(canonicalJson(JSON.parse(JSON.stringify(config ?? null)) as JsonValue)).digest('hex');
+}
+
+/**
+ * The daemon's side of the audit trail: application start/stop, configuration changes,
+ * uplink authentication alarms, the periodic (and final) signed checkpoint, and the
+ * retention of archived payloads. Message stages are recorded by the store itself.
+ */
+export class DaemonAudit {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private readonly settings: AuditSettings;
+  private readonly now: () => number;
+  private readonly onAlarm = (e: UplinkAlarm): void => {
+    if (e.kind !== 'auth') return;
+    const body: Record<string, JsonValue> = { server: this.o.server, outcome: e.active ? 'raised' : 'cleared' };
+    if (e.status !== undefined) body.status = e.status;
+    if (e.code !== undefined) body.code = e.code;
+    this.record('uplink-auth-failure', body);
+  };
+
+  constructor(private readonly o: DaemonAuditOptions) {
+    this.settings = o.settings ?? DEFAULT_AUDIT_SETTINGS;
+    this.now = o.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    const { audit } = this.o;
+    audit.setServer(this.o.server);
+    if (audit.startupIssues.length > 0) {
+      await audit.append({ kind: 'audit-recovery', body: { issues: [...audit.startupIssues] } });
+      this.o.logger.error({ issues: audit.startupIssues.length }, 'the audit trail was damaged while the daemon was down; run labedge audit verify');
+    }
+    const digest = configDigest(this.o.config);
+    const previous = await audit.readConfigMark();
+    await audit.append({ kind: 'app-start', body: { deviceId: this.o.deviceId, version: this.o.version ?? labedgeVersion(), configDigest: digest, instruments: this.o.instruments } });
+    if (previous !== digest) {
+      await audit.append({ kind: 'config-change', body: { deviceId: this.o.deviceId, from: previous ?? null, to: digest } }, [audit.configMarkOp(digest)]);
+    }
+    this.o.events.on('uplink-alarm', this.onAlarm);
+    this.timer = setInterval(() => this.tick(), this.settings.checkpointIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Signs a checkpoint now (if anything was appended since the last one) and emits it. */
+  async checkpoint(): Promise<AuditCheckpoint | undefined> {
+    const keyPem = await readFile(this.o.keyFile, 'utf8').catch((e: unknown) => {
+      throw new LabedgeError('LABEDGE_ERR_AUDIT', `the device key ${this.o.keyFile} cannot be read to sign an audit checkpoint`, { cause: e });
+    });
+    const cp = await checkpointNow(this.o.audit, { deviceId: this.o.deviceId, keyPem, now: this.now() });
+    if (cp) {
+      this.o.logger.info({ seq: cp.seq, hash: cp.hash }, 'audit checkpoint signed');
+      this.o.events.emit('audit-checkpoint', cp);
+    }
+    return cp;
+  }
+
+  /** Records application stop and signs the final checkpoint. Call before the store closes. */
+  async stop(reason = 'shutdown'): Promise<void> {
+    clearInterval(this.timer);
+    this.o.events.off('uplink-alarm', this.onAlarm);
+    await this.running;
+    try {
+      await this.o.audit.append({ kind: 'app-stop', body: { deviceId: this.o.deviceId, reason } });
+      await this.checkpoint();
+    } catch (e) {
+      this.o.logger.error({ err: describeError(e) }, 'the audit trail could not record the stop');
+    }
+  }
+
+  private tick(): void {
+    this.running = this.running.then(async () => {
+      try {
+        await prunePayloads(this.o.audit, { now: this.now(), retentionMs: this.settings.payloadRetentionMs });
+        await this.checkpoint();
+      } catch (e) {
+        this.o.logger.error({ err: describeError(e) }, 'audit checkpoint or payload retention failed; will retry');
+      }
+    });
+  }
+
+  private record(kind: 'uplink-auth-failure', body: Record<string, JsonValue>): void {
+    this.running = this.running.then(() =>
+      this.o.audit.append({ kind, body }).then(
+        () => undefined,
+        (e: unknown) => this.o.logger.error({ err: describeError(e), kind }, 'audit entry could not be written'),
+      ),
+    );
+  }
+}

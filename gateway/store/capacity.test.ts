@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LabedgeError } from '../core/errors.js';
+import { QueueStore, type QueueStoreOptions, type StoreAlarm } from './queue-store.js';
+
+/**
+ * Backpressure: at a limit commitInbound refuses with LABEDGE_ERR_STORE_FULL (the instrument
+ * gets a NAK), one alarm is raised, nothing stored is dropped, and admission resumes by
+ * itself. The real full disk is in test/crash/disk-full.test.ts; here the free-space probe
+ * and one write failure are injected (mocks, said where used).
+ */
+let root: string;
+const opened: QueueStore[] = [];
+const isFull = (e: unknown): boolean => e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_FULL';
+const input = (n: number) => ({ sourceId: 'analyzer-1', raw: Buffer.alloc(2000, 65 + (n % 26)), receivedAt: n });
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'labedge-cap-'));
+});
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function openStore(extra: Partial<QueueStoreOptions>): Promise<{ store: QueueStore; alarms: StoreAlarm[] }> {
+  const alarms: StoreAlarm[] = [];
+  const store = await QueueStore.open({ dataDir: join(root, 'data'), keyFile: join(root, 'keys', 'kek'), onAlarm: (a) => alarms.push(a), ...extra });
+  opened.push(store);
+  return { store, alarms };
+}
+
+/** Commits until one is admitted (admission re-measures in the background), or gives up. */
+async function commitWhenAdmitted(store: QueueStore, n: number, ms = 3000): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await store.commitInbound(input(n));
+    } catch (e) {
+      if (!isFull(e) || Date.now() > deadline) throw e;
+      await sleep(50);
+    }
+  }
+}
+
+describe('capacity and backpressure', () => {
+  it('the record limit refuses new messages with one alarm, keeps everything, and resumes when records leave', async () => {
+    const { store, alarms } = await openStore({ limits: { maxRecords: 5 } });
+    const ids = [];
+    for (let n = 0; n < 5; n++) ids.push(await store.commitInbound(input(n)));
+    await assert.rejects(store.commitInbound(input(5)), isFull);
+    await assert.rejects(store.commitInbound(input(6)), isFull);
+    assert.deepEqual(alarms.map((a) => [a.code, a.cleared === true]), [['LABEDGE_ERR_STORE_FULL', false]], 'one alarm for the spell');
+    assert.deepEqual((await store.listInbound()).map((r) => r.id), ids, 'nothing dropped to make room');
+    // Two records delivered: below the resume mark, the next commit goes through.
+    for (const id of ids.slice(0, 2)) await store.delivered(await store.transformed(id, { sourceId: 'analyzer-1', bundle: {} }));
+    await store.commitInbound(input(7));
+    assert.deepEqual(alarms.map((a) => [a.code, a.cleared === true]), [['LABEDGE_ERR_STORE_FULL', false], ['LABEDGE_ERR_STORE_FULL', true]]);
+  });
+
+  it('the byte limit counts the store on disk', async () => {
+    const { store, alarms } = await openStore({ limits: { maxBytes: 40_000 } });
+    let refused = 0;
+    for (let n = 0; n < 40 && refused === 0; n++) await store.commitInbound(input(n)).catch((e: unknown) => (isFull(e) ? refused++ : Promise.reject(e)));
+    assert.equal(refused, 1);
+    assert.equal(store.capacity().full, 'bytes');
+    assert.match(alarms[0]?.message ?? '', /size limit \(40000 bytes\)/);
+  });
+
+  it('the free-disk floor refuses and resumes when space returns (free space injected: a mock for a full disk)', async () => {
+    let free = 10_000;
+    const { store, alarms } = await openStore({ limits: { minFreeDiskBytes: 1_000_000 }, statfs: async () => ({ bavail: free, bsize: 1 }) });
+    await assert.rejects(store.commitInbound(input(1)), isFull);
+    free = 50_000_000;
+    await commitWhenAdmitted(store, 2);
+    assert.deepEqual(alarms.map((a) => a.cleared === true), [false, true]);
+  });
+
+  it('a write that finds the disk full is a refusal (STORE_FULL); the handle is reopened and writes resume (ENOSPC injected: a mock)', async () => {
+    let free = 50_000_000;
+    const { store, alarms } = await openStore({ limits: { minFreeDiskBytes: 1_000_000 }, statfs: async () => ({ bavail: free, bsize: 1 }) });
+    const kept = await store.commitInbound(input(1));
+    const db = (store as any).db;
+    const realBatch = db.batch.bind(db);
+    db.batch = () => Promise.reject(new Error('IO error: /x/000003.log: No space left on device'));
+    free = 1000;
+    await assert.rejects(store.commitInbound(input(2)), isFull);
+    db.batch = realBatch;
+    await assert.rejects(store.commitInbound(input(3)), isFull, 'still full: the floor is not regained');
+    free = 50_000_000;
+    const next = await commitWhenAdmitted(store, 4);
+    assert.deepEqual((await store.listInbound()).map((r) => r.id), [kept, next]);
+    assert.deepEqual(alarms.map((a) => [a.code, a.cleared === true]), [['LABEDGE_ERR_STORE_FULL', false], ['LABEDGE_ERR_STORE_FULL', true]]);
+    await store.close();
+    const again = (await openStore({})).store;
+    assert.deepEqual((await again.listInbound()).map((r) => r.id), [kept, next]);
+  });
+});

@@ -1,0 +1,159 @@
+import { readdir, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabedgeError } from '../core/errors.js';
+import type { StoreAlarm } from './queue-types.js';
+
+/**
+ * Capacity and backpressure. commitInbound asks `admit` first: when a limit is reached the
+ * message is refused with LABEDGE_ERR_STORE_FULL (the instrument gets a NAK and keeps the
+ * data), one alarm is raised, and admission resumes by itself when space returns. Nothing
+ * already stored is ever dropped to make room. Only new messages are refused: moving,
+ * delivering and deleting records goes on, using the headroom the free-disk floor keeps.
+ */
+export interface StoreLimits {
+  /** On-disk size of the database directory. */
+  maxBytes: number;
+  /** Records waiting (inbound + outbound); dead letters are bounded by retention. */
+  maxRecords: number;
+  /** Free space the file system must keep. */
+  minFreeDiskBytes: number;
+}
+
+export const DEFAULT_LIMITS: StoreLimits = {
+  maxBytes: 1024 * 1024 * 1024,
+  maxRecords: 1_000_000,
+  minFreeDiskBytes: 256 * 1024 * 1024,
+};
+
+/** Admission resumes only below this share of a limit, so a box at the edge does not flap. */
+const RESUME_RATIO = 0.98;
+const REFRESH_MS = 1000;
+const REFRESH_WHEN_FULL_MS = 200;
+
+export type FullReason = 'bytes' | 'records' | 'disk';
+
+export type StatFs = (dir: string) => Promise<{ bavail: number; bsize: number }>;
+
+const realStatfs: StatFs = async (dir) => {
+  const s = await statfs(dir);
+  return { bavail: s.bavail, bsize: s.bsize };
+};
+
+export function isNoSpace(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur && depth < 6; depth++) {
+    if ((cur as { code?: unknown }).code === 'ENOSPC') return true;
+    if (cur instanceof Error && /No space left on device|ENOSPC/.test(cur.message)) return true;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) {
+    const s = await stat(join(dir, name)).catch(() => undefined);
+    if (s?.isFile()) total += s.size;
+  }
+  return total;
+}
+
+export class CapacityGuard {
+  private bytes = 0;
+  private free = Number.POSITIVE_INFINITY;
+  private sinceRefresh = 0;
+  private refreshedAt = Number.NEGATIVE_INFINITY;
+  private refreshing: Promise<void> | undefined;
+  private full: FullReason | undefined;
+  /** A write failed with ENOSPC: full until a refresh shows the floor regained. */
+  private noSpace = false;
+
+  constructor(
+    private readonly dir: string,
+    readonly limits: StoreLimits,
+    private readonly deps: { now: () => number; alarm: (a: StoreAlarm) => void; statfs?: StatFs },
+  ) {}
+
+  /** Measures the directory and the free space now (at open, before the first admission). */
+  init(): Promise<void> {
+    return this.refresh();
+  }
+
+  /**
+   * Throws LABEDGE_ERR_STORE_FULL when a new record must be refused. Synchronous, on the
+   * last measurement; a stale measurement is renewed in the background, so the commit path
+   * never waits on a directory listing.
+   */
+  admit(waitingRecords: number): void {
+    const age = this.deps.now() - this.refreshedAt;
+    if (age >= (this.full ? REFRESH_WHEN_FULL_MS : REFRESH_MS)) this.refresh().catch(() => undefined);
+    const reason = this.evaluate(waitingRecords);
+    if (reason !== this.full) this.transition(reason);
+    if (reason) throw fullError(reason);
+  }
+
+  /** Bytes just written (values), counted until the next refresh measures the directory. */
+  noteWritten(bytes: number): void {
+    this.sinceRefresh += bytes;
+  }
+
+  noteWriteFailure(e: unknown): void {
+    if (!isNoSpace(e)) return;
+    this.noSpace = true;
+    this.refreshedAt = Number.NEGATIVE_INFINITY;
+    if (this.full !== 'disk') this.transition('disk');
+  }
+
+  get state(): { full: FullReason | undefined; bytes: number; freeDiskBytes: number } {
+    return { full: this.full, bytes: this.bytes + this.sinceRefresh, freeDiskBytes: this.free };
+  }
+
+  private evaluate(waiting: number): FullReason | undefined {
+    const { maxBytes, maxRecords, minFreeDiskBytes } = this.limits;
+    const resuming = this.full !== undefined;
+    const room = (used: number, limit: number): boolean => (resuming ? used < limit * RESUME_RATIO : used < limit);
+    const bytes = this.bytes + this.sinceRefresh;
+    const free = this.free - this.sinceRefresh;
+    const floorOk = resuming ? free > minFreeDiskBytes / RESUME_RATIO : free > minFreeDiskBytes;
+    if (this.noSpace || !floorOk) return 'disk';
+    if (!room(bytes, maxBytes)) return 'bytes';
+    if (!room(waiting, maxRecords)) return 'records';
+    return undefined;
+  }
+
+  private transition(reason: FullReason | undefined): void {
+    const was = this.full;
+    this.full = reason;
+    if (reason) {
+      if (was) return; // one alarm per full spell, whatever the reason becomes
+      this.deps.alarm({ code: 'LABEDGE_ERR_STORE_FULL', severity: 'error', message: `${describe(reason, this.limits)}: new messages are refused (instruments keep them) until space returns` });
+    } else if (was) {
+      this.deps.alarm({ code: 'LABEDGE_ERR_STORE_FULL', severity: 'info', cleared: true, message: 'the store has room again: accepting new messages' });
+    }
+  }
+
+  private refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const [bytes, fs] = await Promise.all([dirBytes(this.dir), (this.deps.statfs ?? realStatfs)(this.dir)]);
+        this.bytes = bytes;
+        this.free = fs.bavail * fs.bsize;
+        this.sinceRefresh = 0;
+        this.refreshedAt = this.deps.now();
+        if (this.noSpace && this.free > this.limits.minFreeDiskBytes) this.noSpace = false;
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+}
+
+function describe(reason: FullReason, limits: StoreLimits): string {
+  if (reason === 'bytes') return `the store reached its size limit (${limits.maxBytes} bytes)`;
+  if (reason === 'records') return `the store reached its record limit (${limits.maxRecords} waiting)`;
+  return `free disk space fell below the floor (${limits.minFreeDiskBytes} bytes) or a write found the disk full`;
+}
+
+function fullError(reason: FullReason): LabedgeError {
+  return new LabedgeError('LABEDGE_ERR_STORE_FULL', `the store is full (${reason}): message refused, the instrument keeps it`);
+}

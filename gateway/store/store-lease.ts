@@ -1,0 +1,84 @@
+import { hostname } from 'node:os';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Who writes the store. LevelDB's own LOCK (an flock, released by the kernel when the
+ * holder dies) is what actually keeps a second writer out; this lease file says who holds
+ * it, so the refusal can name the holder (pid, host, since when, last renewed) instead of
+ * a bare "locked" crash loop. A lease left by a process that died is stale by definition
+ * once the LOCK is ours again, and is taken over.
+ */
+export interface LeaseInfo {
+  pid: number;
+  host: string;
+  /** ISO time the holder opened the store. */
+  since: string;
+  /** ISO time of the holder's last renewal (every RENEW_MS while it runs). */
+  renewed: string;
+}
+
+export const LEASE_FILE = 'lease.json';
+const RENEW_MS = 10_000;
+
+function isLease(v: unknown): v is LeaseInfo {
+  const l = v as Partial<LeaseInfo> | null;
+  return typeof l === 'object' && l !== null && typeof l.pid === 'number' && typeof l.host === 'string' && typeof l.since === 'string' && typeof l.renewed === 'string';
+}
+
+export async function readLease(dataDir: string): Promise<LeaseInfo | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(join(dataDir, LEASE_FILE), 'utf8'));
+    return isLease(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function describeLease(lease: LeaseInfo | undefined, now = Date.now()): string {
+  if (!lease) return 'another process (no lease file names it)';
+  const ago = Math.max(0, Math.round((now - Date.parse(lease.renewed)) / 1000));
+  return `pid ${lease.pid} on host ${lease.host} (since ${lease.since}, renewed ${ago} s ago)`;
+}
+
+/** Our lease, written once the LevelDB lock is ours; renewed until released. */
+export class StoreLease {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly info: LeaseInfo;
+
+  private constructor(
+    private readonly dataDir: string,
+    now: number,
+  ) {
+    const at = new Date(now).toISOString();
+    this.info = { pid: process.pid, host: hostname(), since: at, renewed: at };
+  }
+
+  /** Call only while holding the LevelDB lock. Returns the previous holder's lease if it was not ours. */
+  static async take(dataDir: string): Promise<{ lease: StoreLease; previous?: LeaseInfo }> {
+    const before = await readLease(dataDir);
+    const lease = new StoreLease(dataDir, Date.now());
+    await lease.write();
+    lease.timer = setInterval(() => {
+      lease.info.renewed = new Date().toISOString();
+      lease.write().catch(() => undefined); // a missed renewal only ages the lease; the LOCK still holds
+    }, RENEW_MS);
+    lease.timer.unref();
+    const stale = before && !(before.pid === process.pid && before.host === lease.info.host);
+    return stale ? { lease, previous: before } : { lease };
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const current = await readLease(this.dataDir);
+    if (current?.pid === this.info.pid && current.host === this.info.host) await rm(join(this.dataDir, LEASE_FILE), { force: true });
+  }
+
+  private async write(): Promise<void> {
+    const file = join(this.dataDir, LEASE_FILE);
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(this.info)}\n`, { mode: 0o600 });
+    await rename(tmp, file);
+  }
+}

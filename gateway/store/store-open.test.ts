@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, open, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { Level } from 'level';
+import { LabedgeError } from '../core/errors.js';
+import { QueueStore, type StoreAlarm } from './queue-store.js';
+
+/**
+ * Integrity on open: a damaged store is kept aside and repaired, never recreated empty;
+ * damage that LevelDB's recovery would swallow (a truncated or bit-flipped write-ahead log,
+ * a lost directory) raises an alarm, found by the commit witness or LevelDB's own LOG.
+ */
+let root: string;
+let dataDir: string;
+let keyFile: string;
+const opened: QueueStore[] = [];
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'labedge-open-'));
+  dataDir = join(root, 'data');
+  keyFile = join(root, 'keys', 'kek');
+});
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function openWithAlarms(): Promise<{ store: QueueStore; alarms: StoreAlarm[] }> {
+  const alarms: StoreAlarm[] = [];
+  const store = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
+  opened.push(store);
+  return { store, alarms };
+}
+
+async function commit(n: number, tag: string): Promise<string[]> {
+  const store = await QueueStore.open({ dataDir, keyFile });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(await store.commitInbound({ sourceId: 'analyzer-1', raw: Buffer.from(`H|\\^&\rP|1||${tag}-${i}\rL|1|N\r`), receivedAt: i }));
+  await store.close();
+  return ids;
+}
+
+const files = async (ext: string): Promise<string[]> =>
+  (await readdir(join(dataDir, 'store'))).filter((n) => n.endsWith(ext)).sort().map((n) => join(dataDir, 'store', n));
+
+const codeOf = (code: string) => (e: unknown) => e instanceof LabedgeError && e.code === code;
+
+describe('integrity on open', () => {
+  it('a damaged table: the store is kept aside, repaired, and opened with an alarm', async () => {
+    const first = await commit(5, 'A'); // log → table on the next open (with the data key)
+    await commit(0, 'x');
+    const second = await commit(5, 'B');
+    await commit(0, 'y'); // the second batch becomes its own, newer table
+    const tables = await files('.ldb');
+    assert.ok(tables.length >= 2, `tables: ${tables.length}`);
+    const newest = tables[tables.length - 1] ?? '';
+    await truncate(newest, Math.floor((await stat(newest)).size / 2));
+
+    const { store, alarms } = await openWithAlarms();
+    const ids = (await store.listInbound(100)).map((r) => r.id);
+    assert.deepEqual(ids.slice(0, 5), first, 'the undamaged table survives');
+    assert.ok(!second.every((id) => ids.includes(id)), 'the damaged table lost records…');
+    const damaged = alarms.filter((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED');
+    assert.ok(damaged.length >= 1, '…and the operator is told');
+    const kept = (await readdir(join(dataDir, 'damaged')))[0] ?? '';
+    assert.match(damaged[0]?.message ?? '', new RegExp(kept));
+    assert.ok((await readdir(join(dataDir, 'damaged', kept))).some((n) => n.endsWith('.ldb')), 'the damaged copy keeps its tables');
+    assert.ok(damaged.some((a) => /acknowledged records are missing/.test(a.message)), 'the commit witness says records are missing');
+  });
+
+  it('when repair recovers nothing, the open is refused (never an empty replacement)', async () => {
+    await commit(5, 'A');
+    await commit(0, 'x');
+    for (const f of await files('.ldb')) {
+      const h = await open(f, 'r+');
+      await h.write(Buffer.alloc((await h.stat()).size, 0x5a), 0);
+      await h.close();
+    }
+    for (const f of await files('.log')) await rm(f);
+    await assert.rejects(QueueStore.open({ dataDir, keyFile }), (e: unknown) => codeOf('LABEDGE_ERR_STORE_DAMAGED')(e) && /empty replacement/.test((e as Error).message));
+    assert.equal((await readdir(join(dataDir, 'damaged'))).length, 1, 'the damaged copy is kept');
+  });
+
+  it('a lost store directory is not silently replaced by an empty one', async () => {
+    await commit(3, 'A');
+    await rm(join(dataDir, 'store'), { recursive: true });
+    await assert.rejects(QueueStore.open({ dataDir, keyFile }), (e: unknown) => codeOf('LABEDGE_ERR_STORE_DAMAGED')(e) && /empty replacement/.test((e as Error).message));
+    // The operator's explicit decision: remove the witness, and a fresh store starts.
+    await rm(join(dataDir, 'commit-mark'));
+    const { store } = await openWithAlarms();
+    assert.equal((await store.stats()).inbound, 0);
+  });
+
+  it('a truncated write-ahead log: LevelDB drops the tail silently, the commit witness does not', async () => {
+    const ids = await commit(20, 'A');
+    const [log] = await files('.log');
+    assert.ok(log);
+    await truncate(log, Math.floor((await stat(log)).size * 0.6));
+    const { store, alarms } = await openWithAlarms();
+    const left = (await store.listInbound(100)).length;
+    assert.ok(left < ids.length, `records were lost (${left} of ${ids.length})`);
+    assert.ok(alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED' && /acknowledged records are missing/.test(a.message)), JSON.stringify(alarms));
+  });
+
+  it('a bit flip in the write-ahead log: the dropped bytes raise an alarm and the damaged log is kept', async () => {
+    const ids = await commit(20, 'A');
+    const [log] = await files('.log');
+    assert.ok(log);
+    const bytes = await readFile(log);
+    const at = Math.floor(bytes.length * 0.7);
+    const h = await open(log, 'r+');
+    await h.write(Buffer.from([(bytes[at] ?? 0) ^ 0x10]), 0, 1, at);
+    await h.close();
+    const { store, alarms } = await openWithAlarms();
+    assert.ok((await store.listInbound(100)).length < ids.length);
+    const alarm = alarms.find((a) => /dropped \d+ bytes/.test(a.message));
+    assert.ok(alarm, JSON.stringify(alarms));
+    const kept = (await readdir(join(dataDir, 'damaged'))).find((n) => n.endsWith('-wal')) ?? '';
+    assert.ok((await readdir(join(dataDir, 'damaged', kept))).some((n) => n.endsWith('.log')), 'the damaged log is kept');
+  });
+
+  it('a key outside every known prefix (key damage) raises an integrity alarm and is left alone', async () => {
+    await commit(2, 'A');
+    const raw = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    await raw.put('j!0000000000000001', Buffer.from('x'));
+    await raw.close();
+    const { store, alarms } = await openWithAlarms();
+    assert.equal((await store.stats()).inbound, 2);
+    assert.ok(alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_INTEGRITY' && /1 stored keys/.test(a.message)));
+  });
+
+  it('a clean reopen raises no alarm and leaves nothing behind', async () => {
+    await commit(5, 'A');
+    const { alarms } = await openWithAlarms();
+    assert.deepEqual(alarms, []);
+    assert.ok(!(await readdir(dataDir)).includes('damaged'));
+  });
+});

@@ -1,0 +1,205 @@
+import { cp, link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LabedgeError } from '../core/errors.js';
+import { readWitness } from './commit-witness.js';
+import { KNOWN_PREFIXES } from './record-keys.js';
+import type { StoreAlarm } from './queue-types.js';
+import {
+  classifyOpenFailure,
+  ensureDbDir,
+  failureReason,
+  hasDataFiles,
+  isHeadless,
+  newLevel,
+  openLevel,
+  repairLevel,
+  type StoreDb,
+} from './store-db.js';
+import { describeLease, readLease, StoreLease } from './store-lease.js';
+
+/**
+ * Opening the store's files, with integrity on open:
+ * - the LevelDB lock is the single-writer guarantee; the lease file names the holder, and a
+ *   caller may wait for a hand-over (`leaseWaitMs`) instead of crash-looping;
+ * - every key is read once (which reads every table block): LevelDB corruption shows up
+ *   here, not later in the middle of a delivery;
+ * - a store that fails to open because it is damaged is never recreated empty: the damaged
+ *   directory is kept under `dataDir/damaged/`, a copy is repaired (LevelDB RepairDB), and
+ *   an alarm is raised; if the repair recovers nothing, the open is refused;
+ * - write-ahead log bytes that LevelDB drops during recovery (a flipped bit) raise an alarm,
+ *   and the damaged log is kept (it was hard-linked aside before the open);
+ * - an empty store where the commit witness says records were committed is refused.
+ */
+export const DB_DIR = 'store';
+export const WITNESS_FILE = 'commit-mark';
+export const DAMAGED_DIR = 'damaged';
+const LOG_LINKS_DIR = '.open-logs';
+
+export interface KeyScan {
+  /** Keys per prefix ('i!', 'o!', …). */
+  byPrefix: Map<string, number>;
+  total: number;
+  /** Keys outside every known prefix: key damage, reported by alarm. */
+  unknown: number;
+}
+
+export interface OpenedFiles {
+  db: StoreDb;
+  dbDir: string;
+  lease: StoreLease;
+  witnessFile: string;
+  /** The mark the witness held before this open (undefined: none to compare). */
+  witnessed: number | undefined;
+  scan: KeyScan;
+}
+
+export interface OpenFilesOptions {
+  leaseWaitMs?: number;
+  alarm: (a: StoreAlarm) => void;
+}
+
+const stampNow = (): string => new Date().toISOString().replace(/[:.]/g, '-');
+
+async function scanKeys(db: StoreDb): Promise<KeyScan> {
+  const byPrefix = new Map<string, number>();
+  let total = 0;
+  let unknown = 0;
+  for await (const key of db.keys()) {
+    total += 1;
+    const prefix = key.slice(0, 2);
+    if (KNOWN_PREFIXES.includes(prefix)) byPrefix.set(prefix, (byPrefix.get(prefix) ?? 0) + 1);
+    else unknown += 1;
+  }
+  return { byPrefix, total, unknown };
+}
+
+/** Hard-links the write-ahead logs aside so a damaged one survives LevelDB's recovery (which deletes it). */
+async function linkLogsAside(dataDir: string, dbDir: string): Promise<string> {
+  const dir = join(dataDir, LOG_LINKS_DIR);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { mode: 0o700 });
+  for (const name of await readdir(dbDir)) {
+    if (name.endsWith('.log')) await link(join(dbDir, name), join(dir, name)).catch(() => undefined);
+  }
+  return dir;
+}
+
+/** Bytes LevelDB reported dropping while recovering its logs during this open (its LOG restarts at every open). */
+async function droppedLogBytes(dbDir: string): Promise<number> {
+  const text = await readFile(join(dbDir, 'LOG'), 'utf8').catch(() => '');
+  let dropped = 0;
+  for (const m of text.matchAll(/dropping (\d+) bytes/g)) dropped += Number(m[1]);
+  if (dropped === 0 && /Corruption/.test(text)) dropped = 1;
+  return dropped;
+}
+
+async function openAndScan(dbDir: string, leaseWaitMs: number, dataDir: string): Promise<{ db: StoreDb; scan: KeyScan }> {
+  if (await isHeadless(dbDir)) throw Object.assign(new Error('data files but no CURRENT file: Corruption'), { code: 'LEVEL_CORRUPTION' });
+  const deadline = Date.now() + leaseWaitMs;
+  for (;;) {
+    const db = newLevel(dbDir);
+    try {
+      await openLevel(db, dbDir, async () => describeLease(await readLease(dataDir)));
+    } catch (e) {
+      if (e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_LOCKED' && Date.now() < deadline) {
+        await sleep(Math.min(500, Math.max(10, deadline - Date.now())));
+        continue;
+      }
+      throw e;
+    }
+    try {
+      return { db, scan: await scanKeys(db) };
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      throw e;
+    }
+  }
+}
+
+/** Keeps the damaged directory, repairs a copy in its place. Returns where the damaged copy is. */
+async function repairAside(dataDir: string, dbDir: string): Promise<string> {
+  const kept = join(dataDir, DAMAGED_DIR, `${stampNow()}-store`);
+  await mkdir(join(dataDir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
+  await rename(dbDir, kept);
+  try {
+    await cp(kept, dbDir, { recursive: true });
+  } catch (e) {
+    await rm(dbDir, { recursive: true, force: true });
+    await rename(kept, dbDir);
+    throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store at ${dbDir} is damaged and could not be copied for repair (${failureReason(e)}); nothing was changed`, { cause: e });
+  }
+  await rm(join(dbDir, 'LOCK'), { force: true });
+  await repairLevel(dbDir);
+  return kept;
+}
+
+export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): Promise<OpenedFiles> {
+  const dbDir = join(dataDir, DB_DIR);
+  await ensureDbDir(dbDir);
+  const witnessFile = join(dataDir, WITNESS_FILE);
+  const witnessed = await readWitness(witnessFile);
+  const logLinks = await linkLogsAside(dataDir, dbDir);
+  const leaseWaitMs = opts.leaseWaitMs ?? 0;
+
+  let opened: { db: StoreDb; scan: KeyScan };
+  let repaired = false;
+  try {
+    opened = await openAndScan(dbDir, leaseWaitMs, dataDir);
+  } catch (e) {
+    if (e instanceof LabedgeError) throw e;
+    const kind = classifyOpenFailure(e);
+    if (kind !== 'damaged') {
+      throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store at ${dbDir} could not be opened (${failureReason(e)})`, { cause: e });
+    }
+    const reason = failureReason(e);
+    const kept = await repairAside(dataDir, dbDir);
+    repaired = true;
+    opts.alarm({
+      code: 'LABEDGE_ERR_STORE_DAMAGED',
+      severity: 'error',
+      message: `the store failed to open (${reason}); the damaged copy is kept at ${kept} and LevelDB repair ran: records may be missing, compare with the audit trail`,
+    });
+    try {
+      opened = await openAndScan(dbDir, 0, dataDir);
+    } catch (again) {
+      throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and repair did not help (${failureReason(again)}); the damaged copy is kept at ${kept}`, { cause: again });
+    }
+    if (opened.scan.total === 0 && (await hasDataFiles(kept))) {
+      await opened.db.close();
+      throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `repair recovered nothing from the damaged store; refusing to run on an empty replacement (the damaged copy is kept at ${kept})`);
+    }
+  }
+  const { db, scan } = opened;
+
+  try {
+    const dropped = repaired ? 0 : await droppedLogBytes(dbDir);
+    if (dropped > 0) {
+      const kept = join(dataDir, DAMAGED_DIR, `${stampNow()}-wal`);
+      await mkdir(join(dataDir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
+      await rename(logLinks, kept);
+      opts.alarm({
+        code: 'LABEDGE_ERR_STORE_DAMAGED',
+        severity: 'error',
+        message: `LevelDB dropped ${dropped} bytes of a damaged write-ahead log while opening; the damaged log is kept at ${kept}: records may be missing`,
+      });
+    } else {
+      await rm(logLinks, { recursive: true, force: true });
+    }
+    if (scan.total === 0 && witnessed !== undefined && witnessed > 0) {
+      throw new LabedgeError(
+        'LABEDGE_ERR_STORE_DAMAGED',
+        `the store at ${dbDir} is empty, but records up to sequence ${witnessed} were committed here; refusing to run on an empty replacement (restore the store, or remove ${witnessFile} to start afresh)`,
+      );
+    }
+    if (scan.unknown > 0) {
+      opts.alarm({ code: 'LABEDGE_ERR_STORE_INTEGRITY', severity: 'error', message: `${scan.unknown} stored keys match no known record kind (key damage?); they are left in place` });
+    }
+    const { lease, previous } = await StoreLease.take(dataDir);
+    if (previous) opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `took over a stale lease from ${describeLease(previous)}: its process is gone` });
+    return { db, dbDir, lease, witnessFile, witnessed, scan };
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+}

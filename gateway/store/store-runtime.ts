@@ -1,0 +1,177 @@
+import { LabedgeError } from '../core/errors.js';
+import { CapacityGuard, DEFAULT_LIMITS, isNoSpace } from './capacity.js';
+import { CommitWitness } from './commit-witness.js';
+import { sealedKeyId } from './crypto.js';
+import type { WriteOp } from './group-commit.js';
+import type { StoreKeyring } from './keys.js';
+import type { OperatorAccessEvent, QueueStoreOptions, StoreAlarm } from './queue-types.js';
+import { PREFIX, prefixRange } from './record-keys.js';
+import type { RecordSealer } from './record-sealer.js';
+import { failureReason, type StoreDb } from './store-db.js';
+import { openStoreFiles, type KeyScan, type OpenedFiles } from './store-open.js';
+import type { QueueCounts } from './store-state.js';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Everything around the synced write that is not the queue itself: the lease, the commit
+ * witness, capacity admission, alarms, and recovery from a failed write. After a failed
+ * synced write LevelDB's log may end in a torn record, and appending behind it would let
+ * recovery later drop good records with it; so the handle is closed and reopened (its
+ * recovery then drops only the torn tail) before anything else is written.
+ */
+export class StoreRuntime {
+  private markedSeq = 0;
+  private broken: unknown;
+  private witness: CommitWitness | undefined;
+  private guard: CapacityGuard | undefined;
+  private keyring: StoreKeyring | undefined;
+  private sealer: RecordSealer | undefined;
+  private resealWaiters: Waiter[] = [];
+
+  private constructor(
+    private readonly files: OpenedFiles,
+    private readonly opts: QueueStoreOptions,
+  ) {}
+
+  static async open(opts: QueueStoreOptions): Promise<StoreRuntime> {
+    const alarm = opts.onAlarm ?? (() => undefined);
+    const files = await openStoreFiles(opts.dataDir, { leaseWaitMs: opts.leaseWaitMs, alarm });
+    return new StoreRuntime(files, opts);
+  }
+
+  get db(): StoreDb {
+    return this.files.db;
+  }
+
+  get scan(): KeyScan {
+    return this.files.scan;
+  }
+
+  /** Once the state is loaded: compares it with the witness, then starts witnessing and admitting. */
+  async start(seq: number, keyring: StoreKeyring, sealer: RecordSealer, now: () => number): Promise<void> {
+    const witnessed = this.files.witnessed;
+    if (witnessed !== undefined && seq < witnessed) {
+      this.alarm({
+        code: 'LABEDGE_ERR_STORE_DAMAGED',
+        severity: 'error',
+        message: `the store reopened at sequence ${seq}, but sequence ${witnessed} had been committed: acknowledged records are missing (a damaged or restored store); compare with the audit trail`,
+      });
+    }
+    this.markedSeq = seq;
+    this.witness = CommitWitness.open(this.files.witnessFile, seq);
+    this.keyring = keyring;
+    this.sealer = sealer;
+    const limits = { ...DEFAULT_LIMITS, ...this.opts.limits };
+    this.guard = new CapacityGuard(this.files.dbDir, limits, { now, alarm: (a) => this.alarm(a), statfs: this.opts.statfs });
+    await this.guard.init();
+  }
+
+  alarm(a: StoreAlarm): void {
+    this.opts.onAlarm?.(a);
+  }
+
+  async operatorAccess(event: OperatorAccessEvent): Promise<void> {
+    await this.opts.onOperatorAccess?.(event);
+  }
+
+  /** Throws LABEDGE_ERR_STORE_FULL when a new message must be refused (synchronous). */
+  admit(counts: QueueCounts): void {
+    this.guard?.admit(counts.inbound + counts.outbound);
+  }
+
+  /** The error a refused commit reports: STORE_FULL when the disk is full. */
+  refusal(e: unknown): unknown {
+    if (this.guard?.state.full === 'disk' || isNoSpace(e)) {
+      return new LabedgeError('LABEDGE_ERR_STORE_FULL', 'the disk is full: message refused, the instrument keeps it', { cause: e });
+    }
+    return e;
+  }
+
+  capacity(): { full: string | undefined; bytes: number; freeDiskBytes: number } {
+    return this.guard?.state ?? { full: undefined, bytes: 0, freeDiskBytes: Number.POSITIVE_INFINITY };
+  }
+
+  /** The mark the next batch carries (called while the batch is built). */
+  markSeq(seq: number): void {
+    this.markedSeq = seq;
+  }
+
+  /** Asks the next synced batch to re-seal the m! entries under the current key; resolves when it has synced. */
+  requestMetaReseal(): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.resealWaiters.push({ resolve, reject }));
+  }
+
+  /** The one synced write. Batches come here one at a time (group-commit.ts). */
+  async writeSynced(ops: WriteOp[]): Promise<void> {
+    const db = this.files.db;
+    if (this.broken !== undefined) await this.reopen();
+    const waiters = this.resealWaiters;
+    this.resealWaiters = [];
+    let all = ops;
+    try {
+      if (waiters.length > 0) all = [...(await this.resealMeta(ops)), ...ops];
+      await db.batch(all, { sync: true });
+    } catch (e) {
+      for (const w of waiters) w.reject(e);
+      if (this.broken === undefined) {
+        this.broken = e;
+        this.guard?.noteWriteFailure(e);
+        if (!isNoSpace(e)) this.alarm({ code: 'LABEDGE_ERR_STORE_COMMIT', severity: 'error', message: `a synced write failed (${failureReason(e)}); the store is reopened before the next write` });
+      }
+      throw e;
+    }
+    for (const w of waiters) w.resolve();
+    this.witness?.note(this.markedSeq);
+    let bytes = 0;
+    for (const op of all) if (op.type === 'put') bytes += op.key.length + op.value.length;
+    this.guard?.noteWritten(bytes);
+  }
+
+  async close(): Promise<void> {
+    this.witness?.close();
+    for (const w of this.resealWaiters.splice(0)) w.reject(new LabedgeError('LABEDGE_ERR_STORE_COMMIT', 'the store is closed'));
+    await this.files.lease.release().catch(() => undefined);
+  }
+
+  /** For a failed open after the files were opened. */
+  async abort(): Promise<void> {
+    await this.files.db.close().catch(() => undefined);
+    await this.close();
+  }
+
+  private async reopen(): Promise<void> {
+    const db = this.files.db;
+    try {
+      if (db.status === 'open') await db.close();
+      await db.open();
+    } catch (e) {
+      this.guard?.noteWriteFailure(e);
+      throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store could not be reopened after a failed write (${failureReason(e)})`, { cause: e });
+    }
+    const was = this.broken;
+    this.broken = undefined;
+    if (!isNoSpace(was)) this.alarm({ code: 'LABEDGE_ERR_STORE_COMMIT', severity: 'info', cleared: true, message: 'the store was reopened after a failed write and accepts writes again' });
+  }
+
+  /** Puts re-sealing m! entries still under an old key, except those this batch rewrites anyway. */
+  private async resealMeta(ops: WriteOp[]): Promise<WriteOp[]> {
+    const { keyring, sealer } = this;
+    if (!keyring || !sealer) return [];
+    const rewritten = new Set(ops.map((o) => o.key));
+    const out: WriteOp[] = [];
+    for await (const [key, value] of this.files.db.iterator(prefixRange(PREFIX.meta))) {
+      const id = sealedKeyId(value);
+      if (id === undefined || id === keyring.currentId || rewritten.has(key)) continue;
+      try {
+        out.push({ type: 'put', key, value: sealer.seal(key, sealer.open(key, value, (p) => p)) });
+      } catch {
+        // not ours to re-seal (plaintext marker) or damaged: left as it is
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,169 @@
+import { open, readdir, rm, stat, truncate, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isLabedgeError } from '../../gateway/core/errors.js';
+import { QueueStore, INTEGRITY_REASON, type StoreAlarm } from '../../gateway/store/queue-store.js';
+
+/**
+ * File damage: a store with inbound, outbound and dead-lettered records is closed, one of
+ * its record files (.ldb table or .log write-ahead log) is truncated or has bits flipped, and
+ * the store is opened again. Every record written must then be either there, quarantined
+ * (an integrity dead letter naming it), or covered by an alarm (repair, dropped log bytes,
+ * records missing below the commit witness); or the open must fail with a clear error.
+ * A record that is simply gone with nothing said is silent loss.
+ */
+export interface DamageReport {
+  trials: number;
+  /** Opened with every record intact (the damage hit nothing that matters). */
+  intact: number;
+  /** Opened with records quarantined or an alarm raised. */
+  detected: number;
+  /** The open failed with a LabedgeError (a clear error). */
+  refused: number;
+  /** Records lost with neither quarantine nor alarm. */
+  silent: number;
+  details: string[];
+}
+
+type Rand = () => number;
+
+/** A small seeded generator, so a failing trial can be replayed from its seed. */
+export function seeded(seed: number): Rand {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 0x100000000;
+  };
+}
+
+const seqOfId = (id: string): number | undefined => {
+  const m = /^[io]-(?:[0-9a-f]{8}-)?([0-9a-f]{16})$/.exec(id);
+  return m?.[1] ? parseInt(m[1], 16) : undefined;
+};
+const seqOfDetail = (detail: string): number | undefined => {
+  const m = /at [io]!(?:[0-9a-f]{8}!)?([0-9a-f]{16}) /.exec(detail);
+  return m?.[1] ? parseInt(m[1], 16) : undefined;
+};
+
+/** Writes a store across three sessions, so there are tables and a log. Returns every record's sequence number. */
+async function buildStore(dataDir: string, keyFile: string, rand: Rand): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let session = 0; session < 3; session++) {
+    const store = await QueueStore.open({ dataDir, keyFile });
+    const ids: string[] = [];
+    for (let n = 0; n < 25; n++) {
+      ids.push(await store.commitInbound({ sourceId: `analyzer-${n % 3}`, raw: Buffer.from(`H|\\^&\rP|1||P-${session}-${n}\rR|1|^^^GLU|${n}\rL|1|N\r`.repeat(3)), receivedAt: n }));
+    }
+    for (const id of ids) {
+      const r = rand();
+      if (r < 0.3) await store.transformed(id, { sourceId: `analyzer-${seqs.length % 3}`, bundle: { resourceType: 'Bundle', n: id } });
+      else if (r < 0.4) await store.rejected(id, { reasonCode: 'mapping-error', detail: 'R.3' });
+      seqs.push(seqOfId(id) ?? -1);
+    }
+    await store.close();
+  }
+  return seqs;
+}
+
+async function damage(dir: string, rand: Rand): Promise<string> {
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.ldb') || n.endsWith('.log'));
+  const withSize = [];
+  for (const n of names) {
+    const size = (await stat(join(dir, n))).size;
+    if (size > 0) withSize.push({ n, size });
+  }
+  const target = withSize[Math.floor(rand() * withSize.length)];
+  if (!target) return 'no record file';
+  const file = join(dir, target.n);
+  if (rand() < 0.5) {
+    const to = Math.floor(rand() * target.size);
+    await truncate(file, to);
+    return `truncated ${target.n} ${target.size}→${to}`;
+  }
+  const flips = 1 + Math.floor(rand() * 4);
+  const h = await open(file, 'r+');
+  try {
+    for (let i = 0; i < flips; i++) {
+      const at = Math.floor(rand() * target.size);
+      const b = Buffer.alloc(1);
+      await h.read(b, 0, 1, at);
+      b[0] = (b[0] ?? 0) ^ (1 << Math.floor(rand() * 8));
+      await h.write(b, 0, 1, at);
+    }
+  } finally {
+    await h.close();
+  }
+  return `flipped ${flips} bit(s) in ${target.n}`;
+}
+
+/** Everything the reopened store still knows about, by sequence number; and the quarantined ones. */
+async function survey(store: QueueStore): Promise<{ present: Set<number>; quarantined: Set<number> }> {
+  const present = new Set<number>();
+  const quarantined = new Set<number>();
+  for (const r of await store.listInbound(100_000)) present.add(seqOfId(r.id) ?? -1);
+  for (let heads = await store.outboundHeads(); heads.length > 0; heads = await store.outboundHeads()) {
+    for (const h of heads) {
+      present.add(seqOfId(h.id) ?? -1);
+      await store.delivered(h.id);
+    }
+  }
+  for (const d of await store.listDeadLetters(100_000)) {
+    if (d.reasonCode === INTEGRITY_REASON) {
+      const seq = seqOfDetail(d.detail ?? '');
+      if (seq !== undefined) quarantined.add(seq);
+    } else if (d.originId) present.add(seqOfId(d.originId) ?? -1);
+  }
+  return { present, quarantined };
+}
+
+export async function runDamageTrials(trials: number, seed = Date.now(), log: (line: string) => void = () => undefined): Promise<DamageReport> {
+  const report: DamageReport = { trials, intact: 0, detected: 0, refused: 0, silent: 0, details: [] };
+  for (let t = 0; t < trials; t++) {
+    const trialSeed = seed + t;
+    const rand = seeded(trialSeed);
+    const root = await mkdtemp(join(tmpdir(), 'labedge-damage-'));
+    try {
+      const dataDir = join(root, 'data');
+      const keyFile = join(root, 'keys', 'kek');
+      const seqs = await buildStore(dataDir, keyFile, rand);
+      const what = await damage(join(dataDir, 'store'), rand);
+      const alarms: StoreAlarm[] = [];
+      let store: QueueStore;
+      try {
+        store = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
+      } catch (e) {
+        if (!isLabedgeError(e)) throw e;
+        report.refused += 1;
+        log(`damage trial ${t} (seed ${trialSeed}): ${what}: refused with ${e.code}`);
+        continue;
+      }
+      let missing: number[];
+      let quarantinedCount: number;
+      try {
+        const { present, quarantined } = await survey(store);
+        missing = seqs.filter((s) => !present.has(s) && !quarantined.has(s));
+        quarantinedCount = quarantined.size;
+      } catch (e) {
+        await store.close();
+        if (!isLabedgeError(e)) throw e;
+        report.refused += 1;
+        log(`damage trial ${t} (seed ${trialSeed}): ${what}: reading failed with ${e.code}`);
+        continue;
+      }
+      await store.close();
+      const alarmed = alarms.some((a) => a.severity === 'error');
+      if (missing.length === 0 && quarantinedCount === 0 && !alarmed) report.intact += 1;
+      else if (missing.length === 0 || alarmed) report.detected += 1;
+      else {
+        report.silent += 1;
+        report.details.push(`seed ${trialSeed}: ${what}: ${missing.length} record(s) lost without an alarm`);
+      }
+      log(`damage trial ${t} (seed ${trialSeed}): ${what}: ${missing.length} missing, ${quarantinedCount} quarantined, ${alarms.length} alarm(s)`);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }
+  return report;
+}
