@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { listFixtures, loadFramesBytes, loadRecordsText, fixturePath } from '../test/harness/astm-fixtures.js';
-import { decodeWithProfile, mapLineMessage, observations, localCode, asLiveSession, renumberFrames } from '../test/harness/astm-transcript-kit.js';
+import { decodeWithProfile, mapLineMessage, observations, localCode, asLiveSession, renumberFrames, wireFromRecords } from '../test/harness/astm-transcript-kit.js';
 import { resolveProfile } from '../gateway/profiles/resolve.js';
 import { readFileSync } from 'node:fs';
 import { unescapeWire } from '../test/harness/astm-fixtures.js';
@@ -15,7 +15,7 @@ for (const astm of listFixtures('.astm')) {
   else if (existsSync(fixturePath(base + '.frames'))) {
     let w = loadFramesBytes(base + '.frames'); if (base.includes('h500')) w = renumberFrames(w);
     chunks = [asLiveSession(w).stream];
-  } else chunks = [loadRecordsText(astm)];
+  } else chunks = [wireFromRecords(loadRecordsText(astm), profile.framing)];
   const d = decodeWithProfile(chunks, profile);
   console.log(`== ${base} [${profile.name}] messages=${d.messages.length} framing=${d.messages.map(m=>m.framing+(m.complete?'':'(inc)')).join(',')}`);
   for (const m of d.messages) {

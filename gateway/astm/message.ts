@@ -80,7 +80,9 @@ export function buildMessage(records: readonly AstmRecord[], index = 1): AstmMes
     return patient;
   };
 
+  const sequence = new SequenceCheck(warnings);
   for (const r of records) {
+    sequence.check(r);
     if (terminator !== undefined && r.type !== 'L') {
       warnings.push({ record: r.index, message: 'record after the L terminator' });
     }
@@ -133,6 +135,9 @@ export function buildMessage(records: readonly AstmRecord[], index = 1): AstmMes
         r.type satisfies never;
     }
   }
+  if (terminator !== undefined && terminator.field(2).trim() === '') {
+    warnings.push({ record: terminator.index, position: 'L.2', message: 'terminator without a sequence number; accepted' });
+  }
   const last = records[records.length - 1];
   if (last !== undefined && terminator === undefined) warnings.push({ record: last.index, message: 'message has no L terminator' });
   if (last !== undefined && header === undefined) warnings.push({ record: records[0]?.index ?? last.index, message: 'message has no H record' });
@@ -180,4 +185,48 @@ export function splitMessages(text: string): AstmMessage[] {
     message.warnings.unshift(...own);
     return message;
   });
+}
+
+/**
+ * Sequence numbers (field 2) count 1, 2, 3… within their parent: P within the message, O within
+ * its P, R within its O, C within the record it follows, Q within the message. Instruments get
+ * this wrong (`R|29` twice, `O|1` after `O|3`, empty numbers): never a failure, one warning per
+ * record type and message, naming the position only.
+ */
+class SequenceCheck {
+  private readonly next = new Map<string, number>();
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly warnings: RecordWarning[]) {}
+
+  check(r: AstmRecord): void {
+    switch (r.type) {
+      case 'H':
+      case 'L':
+      case 'M':
+      case 'S':
+      case 'unknown':
+        return;
+      case 'P':
+        this.next.delete('O');
+        this.next.delete('R');
+        break;
+      case 'O':
+        this.next.delete('R');
+        break;
+      default:
+        break;
+    }
+    if (r.type !== 'C') this.next.delete('C');
+    const expected = this.next.get(r.type) ?? 1;
+    const seq = Number(r.field(2).trim());
+    if (!Number.isInteger(seq) || seq !== expected) this.warn(r);
+    this.next.set(r.type, (Number.isInteger(seq) && seq > 0 ? seq : expected) + 1);
+  }
+
+  private warn(r: AstmRecord): void {
+    if (this.warned.has(r.type)) return;
+    this.warned.add(r.type);
+    this.warnings.push({ record: r.index, position: `${r.type}.2`, message: 'sequence number out of order or missing; accepted' });
+  }
 }

@@ -6,7 +6,11 @@ import type { Journey } from './trace.js';
 
 /** Printable text of a raw message for an authorised operator: CR/LF as line breaks, other control bytes as <XX>. */
 export function payloadLines(raw: Buffer): string[] {
-  const text = raw.toString('latin1').replace(/[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]/g, (c) => `<${c.charCodeAt(0).toString(16).padStart(2, '0')}>`);
+  let text = '';
+  for (const b of raw) {
+    const visible = b === 0x0a || b === 0x0d || (b >= 0x20 && b !== 0x7f);
+    text += visible ? String.fromCharCode(b) : `<${b.toString(16).padStart(2, '0')}>`;
+  }
   return text.split(/\r\n|\r|\n/).filter((l, i, all) => l !== '' || i < all.length - 1);
 }
 

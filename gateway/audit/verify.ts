@@ -198,12 +198,15 @@ export async function verifyChain(source: VerifySource, options: { extraCheckpoi
     }
     checkpoints += 1;
   }
-  if (mark === 'unreadable') return report({ seq: last + 1, kind: 'edited', detail: 'the head mark fails authentication' });
-  if (mark === undefined && last > 0) return report({ seq: last + 1, kind: 'truncated', detail: 'the head mark is missing: the end of the chain cannot be confirmed' });
-  if (mark !== undefined) {
-    if (mark.seq > last) return report({ seq: last + 1, kind: 'truncated', detail: `the chain ends at seq ${last} but the head mark says ${mark.seq}` });
-    if (mark.seq < last) return report({ seq: mark.seq + 1, kind: 'inserted', detail: `entries ${mark.seq + 1}..${last} were appended without the head mark` });
-    if (mark.hash !== h) return report({ seq: last, kind: 'edited', detail: `the last entry does not match the head mark` });
+  // The mark rides in every appending batch. Read before the walk it cannot be ahead of what
+  // the walk saw; read after, it cannot be behind (a daemon may append meanwhile).
+  const markAfter = await source.readHeadMark();
+  if (mark === 'unreadable' || markAfter === 'unreadable') return report({ seq: last + 1, kind: 'edited', detail: 'the head mark fails authentication' });
+  if (markAfter === undefined && last > 0) return report({ seq: last + 1, kind: 'truncated', detail: 'the head mark is missing: the end of the chain cannot be confirmed' });
+  if (mark !== undefined && mark.seq > last) return report({ seq: last + 1, kind: 'truncated', detail: `the chain ends at seq ${last} but the head mark says ${mark.seq}` });
+  if (markAfter !== undefined && markAfter.seq < last) return report({ seq: markAfter.seq + 1, kind: 'inserted', detail: `entries ${markAfter.seq + 1}..${last} were appended without the head mark` });
+  for (const m of [mark, markAfter]) {
+    if (m !== undefined && m.seq === last && m.hash !== h) return report({ seq: last, kind: 'edited', detail: 'the last entry does not match the head mark' });
   }
   return report();
 }

@@ -17,6 +17,7 @@ function formatSummary(s: DemoSummary): string[] {
     `  validation errors    ${s.validationErrors}`,
     `  queue depth          inbound ${s.queue.inbound}, outbound ${s.queue.outbound}, dead-letter ${s.queue.deadLetter}`,
     `  errors               ${s.errors}`,
+    `  audit chain          ${s.audit.entries} entries, ${s.audit.ok ? 'verified' : `BROKEN at seq ${s.audit.firstBadSeq}`}`,
     `  result               ${s.ok ? 'OK: every result is stored in the FHIR server and valid' : 'FAILED'}`,
   ];
 }

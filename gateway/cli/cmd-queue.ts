@@ -21,6 +21,7 @@ const out = (line: string): void => {
  * audit trail before they take effect; a failed credential is audited too.
  */
 export async function queueCommand(argv: string[]): Promise<number> {
+  if (argv[0] === 'drain') return (await import('./cmd-queue-drain.js')).queueDrainCommand(argv.slice(1));
   const { values, positionals } = parseCommandArgs(argv, {
     'data-dir': { type: 'string' },
     'key-file': { type: 'string' },

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { LabedgeError, describeError, isLabedgeError } from '../core/errors.js';
+import { LabedgeError, isLabedgeError } from '../core/errors.js';
+import { failureReport, installCrashHandlers } from '../core/crash-handlers.js';
 
 const USAGE = `usage: labedge <command> [options]
 
@@ -16,6 +17,8 @@ const USAGE = `usage: labedge <command> [options]
                                              inspect the store-and-forward queue
   queue dlq show|replay|purge [ID] --operator-token-file FILE --config FILE [--to inbound|outbound] [--older-than AGE]
                                              dead letters for an operator (audited)
+  queue drain --config FILE [--data-dir DIR] [--progress] [--max-in-flight N] [--max-seconds N]
+                                             deliver the outbound backlog now (daemon stopped)
   keys status|rotate [--wait]|erase --yes [--data-dir DIR] [--config FILE]
                                              rotate the data key, or crypto-erase the store
   audit verify [--from-checkpoint FILE] | export --since T [--format jsonl|fhir|syslog]
@@ -49,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const debug = process.argv.includes('--debug');
+installCrashHandlers(debug);
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
@@ -56,8 +60,7 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     // One clear line; a stack only on request (it could quote input in a message).
     const usage = isLabedgeError(e) && (e.code === 'LABEDGE_ERR_USAGE' || e.code === 'LABEDGE_ERR_CONFIG');
-    process.stderr.write(`labedge: ${isLabedgeError(e) ? e.message : describeError(e)}\n`);
-    if (debug && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
+    process.stderr.write(failureReport(e, debug));
     process.exitCode = usage ? 2 : 1;
   },
 );

@@ -31,16 +31,17 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream; name?: string } = {}): Logger {
+  const level = options.level ?? process.env.LABEDGE_LOG_LEVEL ?? 'info';
   return pino(
     {
       name: options.name ?? 'labedge',
-      level: options.level ?? process.env.LABEDGE_LOG_LEVEL ?? 'info',
+      level,
       redact: { paths: REDACT_PATHS, censor: CENSOR },
       base: undefined,
       // Errors become code chains (never messages that may quote input); stacks only at debug.
-      serializers: { err: (e: unknown) => (typeof e === 'string' ? e : scrubError(e, { stack: process.env.LABEDGE_LOG_LEVEL === 'debug' })) },
+      serializers: { err: (e: unknown) => (typeof e === 'string' ? e : scrubError(e, { stack: level === 'debug' || level === 'trace' })) },
       // Beyond the fixed paths: PHI-bearing keys at any depth, and buffers, are censored (scrub.ts).
-      formatters: { log: (obj) => scrubObject(obj) as Record<string, unknown> },
+      formatters: { log: (obj) => scrubObject(obj, { stack: level === 'debug' || level === 'trace' }) as Record<string, unknown> },
     },
     options.destination ?? destination({ fd: 2, sync: true }),
   );

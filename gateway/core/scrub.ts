@@ -68,9 +68,15 @@ export function errorChain(e: unknown, depth = 5): string[] {
 }
 
 /** A PHI-free error for logs: the code/class chain and, if asked, the stack frames. */
-export function scrubError(e: unknown, options: { stack?: boolean } = {}): { error: string; causes?: string[]; stack?: string[] } {
+export type ScrubbedError = { error: string; causes?: string[]; stack?: string[] };
+
+const isScrubbed = (e: unknown): e is ScrubbedError =>
+  typeof e === 'object' && e !== null && !(e instanceof Error) && typeof (e as { error?: unknown }).error === 'string' && Object.keys(e).every((k) => k === 'error' || k === 'causes' || k === 'stack');
+
+export function scrubError(e: unknown, options: { stack?: boolean } = {}): ScrubbedError {
+  if (isScrubbed(e)) return e; // already scrubbed (the logger's formatter runs before its serializers)
   const [first, ...causes] = errorChain(e);
-  const out: { error: string; causes?: string[]; stack?: string[] } = { error: first ?? 'unknown error' };
+  const out: ScrubbedError = { error: first ?? 'unknown error' };
   if (causes.length > 0) out.causes = causes;
   if (options.stack) out.stack = stackFrames(e);
   return out;
@@ -98,16 +104,16 @@ export const CENSOR = '[redacted]';
  * length, and Error objects reduced to their code chain. Numbers and booleans under most
  * PHI keys stay (counts like `resources: 4`), except result-like keys (`value`).
  */
-export function scrubObject(value: unknown, depth = 0): unknown {
+export function scrubObject(value: unknown, options: { stack?: boolean } = {}, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) return `[${value.length} bytes]`;
-  if (value instanceof Error) return scrubError(value);
+  if (value instanceof Error) return scrubError(value, options);
   if (depth >= 8) return '[nested]';
-  if (Array.isArray(value)) return value.map((v) => scrubObject(v, depth + 1));
+  if (Array.isArray(value)) return value.map((v) => scrubObject(v, options, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     if (PHI_KEYS.has(k) && (ALWAYS.has(k) || (typeof v !== 'number' && typeof v !== 'boolean'))) out[k] = CENSOR;
-    else out[k] = scrubObject(v, depth + 1);
+    else out[k] = scrubObject(v, options, depth + 1);
   }
   return out;
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Daemon } from '../daemon/daemon.js';
+import { verifyChain } from '../audit/verify.js';
 import { createLogger } from '../core/logger.js';
 import { defaultKeyFile, systemTimeZone, type LabedgeConfig } from '../config/config.js';
 import { readTranscript, countResultRecords } from '../astm/transcript.js';
@@ -29,6 +30,8 @@ export interface DemoSummary {
   resourcesByType: Record<string, number>;
   validationErrors: number;
   queue: { inbound: number; outbound: number; deadLetter: number };
+  /** The hash-chained audit trail, verified end to end at the close of the run. */
+  audit: { entries: number; ok: boolean; firstBadSeq?: number };
   errors: number;
   dataDir: string;
   ok: boolean;
@@ -166,12 +169,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       await sleep(100);
     }
     const queue = await daemon.queue.stats();
+    const verified = await verifyChain(daemon.queue.audit);
+    const audit = { entries: verified.entries, ok: verified.ok, ...(verified.firstBreak ? { firstBadSeq: verified.firstBreak.seq } : {}) };
     const resourcesByType = await fhir.countByType();
     const observations = resourcesByType.Observation ?? 0;
     const validationErrors = fhir.validationErrors.length;
     const ok =
       counts.errors === 0 && validationErrors === 0 && queue.inbound === 0 && queue.outbound === 0 &&
-      messagesAcknowledged === messagesSent && observations === resultRecords;
+      messagesAcknowledged === messagesSent && observations === resultRecords && audit.ok;
     return {
       messagesSent,
       messagesAcknowledged,
@@ -181,6 +186,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       observations,
       resourcesByType,
       validationErrors,
+      audit,
       queue,
       errors: counts.errors,
       dataDir,

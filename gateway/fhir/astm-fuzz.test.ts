@@ -8,7 +8,7 @@ import { parseRecords } from '../astm/records.js';
 import { astmToFhir, convertAstm, type AstmMappingContext } from './astm-to-fhir.js';
 
 const ctx: AstmMappingContext = { sourceId: 'fuzz', messageId: 'm1', timeZone: 'Europe/Berlin' };
-const WARNING = /^(record \d+( H\.2)?|[HPORCQMSL]\.\d+|config|input): [A-Za-z][A-Za-z0-9 ,;()'.-]*$/;
+const WARNING = /^(record \d+( [HPORCQMSL]\.\d+)?|[HPORCQMSL]\.\d+|config|input): [A-Za-z][A-Za-z0-9 ,;()'.-]*$/;
 
 const piece = fc.oneof(
   fc.constantFrom('', ' ', '5.5', '  7,41', '<3.00', '>8', '-----', '.....', '-1^0.325', '3.8 to 11.8', '-5--1', '<5', 'F', 'C', 'X', 'P', 'W',

@@ -11,7 +11,7 @@ const files = readdirSync(dir).filter((f) => f.endsWith('.astm'));
 const ctx = { sourceId: 'analyzer-7', messageId: 'msg-0001', timeZone: 'Europe/Berlin' };
 
 /** Warnings are a position followed by fixed text. */
-const WARNING = /^(record \d+( H\.2)?|[HPORCQMSL]\.\d+|config|input): [A-Za-z][A-Za-z0-9 ,;()'.-]*$/;
+const WARNING = /^(record \d+( [HPORCQMSL]\.\d+)?|[HPORCQMSL]\.\d+|config|input): [A-Za-z][A-Za-z0-9 ,;()'.-]*$/;
 const NAMES = ['Testpatient', 'TESTPAT', 'Alpha', 'Gamma', 'Delta', 'oper0', 'Operatr', 'Physician'];
 
 /** Content tokens worth leaking: anything with a digit (ids, dates, values) and the corpus names. */

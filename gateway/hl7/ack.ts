@@ -192,6 +192,7 @@ export function buildAck(
   const segments = [msh.join(d.field), msa.join(d.field)];
   if (options.error !== undefined && code[1] !== 'A') segments.push(errSegment(header, options.error));
   const text = segments.map((s) => `${s}\r`).join('');
-  const bytes = header.encoding === 'latin1' && /^[\u0000-\u00ff]*$/.test(text) ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
+  const latin1 = header.encoding === 'latin1' && [...text].every((ch) => ch.charCodeAt(0) <= 0xff);
+  const bytes = latin1 ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
   return { code, text, bytes };
 }

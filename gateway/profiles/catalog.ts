@@ -86,7 +86,12 @@ export const CATALOG: readonly InstrumentProfile[] = [
     description: 'bioMérieux mini VIDAS: RS-separated key/values ending in GS and a checksum',
     payloadAdapter: 'mini-vidas',
   }),
-  profile({ name: 'biorad-ih1000', description: 'Bio-Rad IH-1000 via IH-Com 5.2 (blood bank)', framing: 'auto' }),
+  profile({
+    name: 'biorad-ih1000',
+    description: 'Bio-Rad IH-1000 via IH-Com 5.2 (blood bank): reaction name in R.3 component 4, profile text after it',
+    framing: 'auto',
+    testCode: { component: 4 },
+  }),
   profile({ name: 'cepheid-genexpert', description: 'Cepheid GeneXpert: `|@^\\` delimiters, assay paths in R.3 components' }),
   profile({
     name: 'erba-em200',
@@ -105,7 +110,12 @@ export const CATALOG: readonly InstrumentProfile[] = [
   }),
   profile({ name: 'immucor-galileo', description: 'Immucor Galileo / Echo (blood bank), order download', framing: 'auto' }),
   profile({ name: 'ortho-vision', description: 'Ortho VISION (blood bank): test code in R.3 without components', framing: 'auto' }),
-  profile({ name: 'phadia-immunocap', description: 'Thermo Phadia Prime / ImmunoCAP: 18991230 null dates', framing: 'auto' }),
+  profile({
+    name: 'phadia-immunocap',
+    description: 'Thermo Phadia Prime / ImmunoCAP: 18991230 null dates, allergen code in R.3 component 4',
+    framing: 'auto',
+    testCode: { component: 4 },
+  }),
   profile({
     name: 'roche-cobas-c111',
     description: 'Roche cobas c111: ETB at every record boundary; host query TSREQ',

@@ -413,6 +413,7 @@ export class QueueStore {
       } catch (e) {
         if (!isIntegrityError(e)) throw e;
         body = this.integrityBody(key, value, e.message);
+        this.runtime.alarm({ code: 'LABEDGE_ERR_STORE_INTEGRITY', severity: 'error', message: `${e.message}: quarantined as a dead letter` });
       }
       await this.moveToDeadLetter(key, body, body.reasonCode === INTEGRITY_REASON ? undefined : auditDraft(body.sourceId));
     });
@@ -443,6 +444,7 @@ export class QueueStore {
       const value = await this.db.get(key);
       if (value === undefined || !value.equals(seen)) return;
       await this.moveToDeadLetter(key, this.integrityBody(key, value, detail));
+      this.runtime.alarm({ code: 'LABEDGE_ERR_STORE_INTEGRITY', severity: 'error', message: `${detail}: quarantined as a dead letter` });
     });
   }
 }

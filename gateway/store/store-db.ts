@@ -9,9 +9,6 @@ export type StoreDb = Level<string, Buffer>;
  * The classic-level (LevelDB) extras that `level`'s browser-neutral typings leave out. In
  * Node, `level`'s Level *is* classic-level's ClassicLevel, so these exist at run time.
  */
-interface ClassicStatics {
-  repair?: (location: string) => Promise<void>;
-}
 interface ClassicExtras {
   approximateSize?: (start: string, end: string) => Promise<number>;
   compactRange?: (start: string, end: string) => Promise<void>;
@@ -86,12 +83,6 @@ export async function isHeadless(dir: string): Promise<boolean> {
 export async function hasDataFiles(dir: string): Promise<boolean> {
   const names = await readdir(dir).catch(() => [] as string[]);
   return names.some((n) => /^MANIFEST-|\.(ldb|sst|log)$/.test(n));
-}
-
-export async function repairLevel(dir: string): Promise<void> {
-  const repair = (Level as unknown as ClassicStatics).repair;
-  if (typeof repair !== 'function') throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', 'LevelDB repair is not available in this build');
-  await repair.call(Level, dir);
 }
 
 /** LevelDB's estimate of the on-disk bytes of a key range (tables only), or undefined if unsupported. */

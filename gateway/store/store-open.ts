@@ -1,4 +1,4 @@
-import { cp, link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { cp, link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabedgeError } from '../core/errors.js';
@@ -13,9 +13,9 @@ import {
   isHeadless,
   newLevel,
   openLevel,
-  repairLevel,
   type StoreDb,
 } from './store-db.js';
+import { repairInChild, verifyInChild } from './store-repair.js';
 import { describeLease, readLease, StoreLease } from './store-lease.js';
 
 /**
@@ -35,6 +35,8 @@ export const DB_DIR = 'store';
 export const WITNESS_FILE = 'commit-mark';
 export const DAMAGED_DIR = 'damaged';
 const LOG_LINKS_DIR = '.open-logs';
+/** Present while an open is under way: found at the next start, the previous open died hard (a LevelDB abort). */
+const OPENING_MARKER = '.opening';
 
 export interface KeyScan {
   /** Keys per prefix ('i!', 'o!', …). */
@@ -65,7 +67,11 @@ async function scanKeys(db: StoreDb): Promise<KeyScan> {
   const byPrefix = new Map<string, number>();
   let total = 0;
   let unknown = 0;
+  let prev: string | undefined;
   for await (const key of db.keys()) {
+    // Keys out of order mean a damaged table, which would abort LevelDB's next compaction of it.
+    if (prev !== undefined && key <= prev) throw Object.assign(new Error('keys out of order: Corruption'), { code: 'LEVEL_CORRUPTION' });
+    prev = key;
     total += 1;
     const prefix = key.slice(0, 2);
     if (KNOWN_PREFIXES.includes(prefix)) byPrefix.set(prefix, (byPrefix.get(prefix) ?? 0) + 1);
@@ -130,8 +136,11 @@ async function repairAside(dataDir: string, dbDir: string): Promise<string> {
     throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store at ${dbDir} is damaged and could not be copied for repair (${failureReason(e)}); nothing was changed`, { cause: e });
   }
   await rm(join(dbDir, 'LOCK'), { force: true });
-  await repairLevel(dbDir);
-  return kept;
+  const { outcome, setAside } = await repairInChild(dbDir);
+  if (!outcome.ok) {
+    throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and LevelDB repair failed (${outcome.reason}); the damaged copy is kept at ${kept}`);
+  }
+  return setAside.length > 0 ? `${kept} (tables set aside as unreadable: ${setAside.join(', ')})` : kept;
 }
 
 export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): Promise<OpenedFiles> {
@@ -141,10 +150,32 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   const witnessed = await readWitness(witnessFile);
   const logLinks = await linkLogsAside(dataDir, dbDir);
   const leaseWaitMs = opts.leaseWaitMs ?? 0;
+  const marker = join(dataDir, OPENING_MARKER);
+  // The last open died without a trace (SIGABRT in LevelDB): check the store in a child first.
+  const diedOpening = await readFile(marker).then(() => true, () => false);
+  const unsafe = diedOpening && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir) : { ok: true as const };
+  await writeFile(marker, `${process.pid}\n`);
+  try {
+    return await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, unsafe.ok ? undefined : unsafe.reason, opts);
+  } finally {
+    await rm(marker, { force: true });
+  }
+}
 
+async function openWithRepair(
+  dataDir: string,
+  dbDir: string,
+  leaseWaitMs: number,
+  witnessFile: string,
+  witnessed: number | undefined,
+  logLinks: string,
+  knownDamage: string | undefined,
+  opts: OpenFilesOptions,
+): Promise<OpenedFiles> {
   let opened: { db: StoreDb; scan: KeyScan };
   let repaired = false;
   try {
+    if (knownDamage) throw Object.assign(new Error(`the last open aborted and a check found: ${knownDamage}: Corruption`), { code: 'LEVEL_CORRUPTION' });
     opened = await openAndScan(dbDir, leaseWaitMs, dataDir);
   } catch (e) {
     if (e instanceof LabedgeError) throw e;

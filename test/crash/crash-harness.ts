@@ -132,8 +132,8 @@ async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: num
 export async function runCrashHarness(opts: CrashOptions): Promise<CrashReport> {
   const log = opts.log ?? (() => undefined);
   const lineCount = opts.instruments ?? 3;
-  const baudRate = opts.baudRate ?? 38400;
-  const [killMin, killMax] = opts.killAfterMs ?? [300, 1500];
+  const baudRate = opts.baudRate ?? 115200;
+  const [killMin, killMax] = opts.killAfterMs ?? [500, 3000];
   const dir = await mkdtemp(join(tmpdir(), 'labedge-crash-harness-'));
   const order = new UpstreamOrder();
   const outcome = new Map<string, string>();

@@ -12,6 +12,8 @@ import { findAdapter } from '../../gateway/profiles/adapters/registry.js';
 import { mappingProfile, prepareInbound } from '../../gateway/profiles/prepare-inbound.js';
 import type { InstrumentProfile } from '../../gateway/profiles/profile-types.js';
 import type { LinkEvent } from '../../gateway/astm/link-events.js';
+import { encodeFrames } from '../../gateway/astm/frame-encoder.js';
+import { readTranscript } from '../../gateway/astm/transcript.js';
 
 export interface Decoded {
   messages: LineMessage[];
@@ -85,4 +87,13 @@ export function asLiveSession(bytes: Buffer): { stream: Buffer; prefix: number }
   const prefix = bytes.includes(0x05) ? Buffer.alloc(0) : Buffer.of(0x05);
   const suffix = bytes.at(-1) === 0x04 ? Buffer.alloc(0) : Buffer.of(0x04);
   return { stream: Buffer.concat([prefix, bytes, suffix]), prefix: prefix.length };
+}
+
+/** A records transcript as an instrument would send it in its profile's framing: E1381 frames (one session per message) or raw CR-terminated records. */
+export function wireFromRecords(text: Buffer, framing: InstrumentProfile['framing'], maxTextPerFrame = 240): Buffer {
+  if (framing !== 'e1381') return text;
+  const sessions = readTranscript(text).map((records) =>
+    Buffer.concat([Buffer.of(0x05), ...encodeFrames(records.map((r) => Buffer.from(r, 'latin1')), maxTextPerFrame), Buffer.of(0x04)]),
+  );
+  return Buffer.concat(sessions);
 }

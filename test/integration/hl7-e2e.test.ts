@@ -55,7 +55,7 @@ test('MLLP over mutual TLS → store → FHIR, SIGKILL mid-stream: every AA is u
   await daemon.waitFor('labedge started');
 
   const senders = 3;
-  const perSender = 25;
+  const perSender = 5;
   const acked: string[] = [];
   const deadline = Date.now() + 60_000;
   const send = async (s: number): Promise<void> => {
@@ -76,13 +76,15 @@ test('MLLP over mutual TLS → store → FHIR, SIGKILL mid-stream: every AA is u
         }
         await sleep(100);
       }
-      await sleep(5);
+      await sleep(20);
     }
     await client?.close();
   };
   const sending = Promise.all(Array.from({ length: senders }, (_, s) => send(s)));
 
-  await sleep(700 + Math.floor(Math.random() * 600));
+  // Kill once about a third is acknowledged, at a random moment around then.
+  while (acked.length < (senders * perSender) / 3 && Date.now() < deadline) await sleep(5);
+  await sleep(Math.floor(Math.random() * 40));
   const ackedBeforeKill = acked.length;
   await daemon.kill('SIGKILL');
   await sleep(300);
@@ -96,13 +98,13 @@ test('MLLP over mutual TLS → store → FHIR, SIGKILL mid-stream: every AA is u
 
   const wanted = new Set(acked.map((id) => `PL-${id}`));
   let placers: string[] = [];
-  for (const until = Date.now() + 40_000; ; ) {
+  for (const until = Date.now() + 90_000; ; ) {
     const found = (await upstream.fhir.search('ServiceRequest', '_count=1000')) as { identifier?: { value?: string }[] }[];
     placers = found.map((r) => r.identifier?.[0]?.value ?? '');
     if ([...wanted].every((p) => placers.includes(p)) || Date.now() > until) break;
     await sleep(250);
   }
-  assert.deepEqual([...wanted].filter((p) => !placers.includes(p)), [], 'no acknowledged message lost');
+  assert.deepEqual([...wanted].filter((p) => !placers.includes(p)), [], `no acknowledged message lost; daemon log:\n${daemon.output().slice(-6000)}`);
   assert.equal(new Set(placers).size, placers.length, 'no order duplicated upstream');
   await sleep(500);
   const counts = await upstream.fhir.countByType();

@@ -8,7 +8,7 @@
  * a correction replacing its result. Every test ends with: nothing lost (all delivered or
  * dead-lettered on purpose), nothing duplicated (resources counted by identifier).
  */
-import { test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { X509Certificate } from 'node:crypto';
@@ -51,10 +51,14 @@ function message(spec: { specimen: string; value?: string; status?: 'F' | 'C' })
   );
 }
 
+// RSA key generation is the slow part of a rig: one CA and one set of certificates for the file.
+const sharedCa = createDevCa({ commonName: 'uplink integration CA' });
+const goodServer = issueServerCert(sharedCa, { hostnames: ['localhost'], ips: ['127.0.0.1'] });
+const goodDevice = issueDeviceCert(sharedCa, { deviceId: 'box-it' });
+
 async function rig(t: TestContext, opts: { device?: (ca: DevCa) => CertAndKey; server?: (ca: DevCa) => CertAndKey; timeoutMs?: number; uplink?: Partial<UplinkConfig> } = {}): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'labedge-uplink-'));
-  const ca = createDevCa({ commonName: 'uplink integration CA' });
-  const goodServer = issueServerCert(ca, { hostnames: ['localhost'], ips: ['127.0.0.1'] });
+  const ca = sharedCa;
   const files = { caFile: join(dir, 'ca.pem'), certFile: join(dir, 'device.pem'), keyFile: join(dir, 'device.key') };
   const writeDevice = async (cert: CertAndKey): Promise<void> => {
     // As renewal does: new files renamed over the old ones, key first.
@@ -64,7 +68,7 @@ async function rig(t: TestContext, opts: { device?: (ca: DevCa) => CertAndKey; s
     await rename(`${files.certFile}.new`, files.certFile);
   };
   await writeFile(files.caFile, ca.certPem);
-  await writeDevice(opts.device?.(ca) ?? issueDeviceCert(ca, { deviceId: 'box-it' }));
+  await writeDevice(opts.device?.(ca) ?? goodDevice);
   const serverCert = opts.server?.(ca) ?? goodServer;
   let server = await startFhirServer({ ca: ca.certPem, cert: serverCert.certPem, key: serverCert.keyPem });
   const store = await QueueStore.open({ dataDir: join(dir, 'data'), keyFile: join(dir, 'keys', 'kek') });
@@ -135,101 +139,104 @@ async function assertNoDuplicates(server: FhirTestServer, expectedObservations: 
   assert.equal(counts.Observation ?? 0, expectedObservations);
 }
 
-test('a server slower than the timeout: retried, and the late commit plus the retry leave one copy', async (t) => {
-  const r = await rig(t, { timeoutMs: 300 });
-  r.server.faults.push({ kind: 'delay', ms: 1500 });
-  await r.send('chem-1', { specimen: 'SLOW-1' });
-  await r.until('delivered', empty(r.store));
-  assert.equal(r.log[0], 'transient:net');
-  assert.ok(r.log.includes('delivered'));
-  await r.until('the slow request finished on the server', () => r.server.requests[0]?.status === 200);
-  await assertNoDuplicates(r.server, 1);
-});
-
-test('422 with an OperationOutcome: dead-lettered with a PHI-free reason; the next message goes through', async (t) => {
-  const r = await rig(t);
-  const oo = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', expression: ['Observation.valueQuantity'], diagnostics: `rejected ${CANARIES[2]}` }] };
-  r.server.faults.push({ kind: 'status', status: 422, body: oo });
-  await r.send('chem-1', { specimen: 'BAD-1' }, { specimen: 'GOOD-1' });
-  await r.until('both done', empty(r.store));
-  assert.deepEqual(r.log, ['dead-letter:422', 'delivered']);
-  const [dl] = await r.store.listDeadLetters();
-  assert.equal(dl?.reasonCode, 'upstream-422');
-  assert.equal(dl?.detail, 'error invalid @Observation.valueQuantity');
-  for (const c of CANARIES) assert.ok(!JSON.stringify({ reason: dl?.reasonCode, detail: dl?.detail, log: r.log }).includes(c));
-  await assertNoDuplicates(r.server, 1);
-});
-
-for (const [name, bad] of [
-  ['an expired server certificate', (ca: DevCa) => issueServerCert(ca, { hostnames: ['localhost'], ips: ['127.0.0.1'], notBefore: new Date(Date.now() - 2 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) })],
-  ['a server certificate signed by another CA', () => issueServerCert(createDevCa({ commonName: 'rogue CA' }), { hostnames: ['localhost'], ips: ['127.0.0.1'] })],
-] as const) {
-  test(`${name}: auth alarm, delivery paused, nothing dead-lettered; delivered once the server is fixed`, async (t) => {
-    const r = await rig(t, { server: bad });
-    await r.send('chem-1', { specimen: 'TLS-1' });
-    await r.send('chem-2', { specimen: 'TLS-2' });
-    await r.until('the auth alarm', () => r.log.includes('alarm:auth:on'));
-    await sleep(200);
-    assert.ok(r.log.every((e) => e.startsWith('auth:') || e === 'alarm:auth:on'), r.log.join(', '));
-    assert.equal(r.server.requests.length, 0);
-    await r.restartServer(issueServerCert(r.ca, { hostnames: ['localhost'], ips: ['127.0.0.1'] }));
+// Each test has its own CA, server, store and client: they run side by side.
+describe('uplink delivery faults', { concurrency: true }, () => {
+  test('a server slower than the timeout: retried, and the late commit plus the retry leave one copy', async (t) => {
+    const r = await rig(t, { timeoutMs: 300 });
+    r.server.faults.push({ kind: 'delay', ms: 1500 });
+    await r.send('chem-1', { specimen: 'SLOW-1' });
     await r.until('delivered', empty(r.store));
+    assert.equal(r.log[0], 'transient:net');
+    assert.ok(r.log.includes('delivered'));
+    await r.until('the slow request finished on the server', () => r.server.requests[0]?.status === 200);
+    await assertNoDuplicates(r.server, 1);
+  });
+
+  test('422 with an OperationOutcome: dead-lettered with a PHI-free reason; the next message goes through', async (t) => {
+    const r = await rig(t);
+    const oo = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', expression: ['Observation.valueQuantity'], diagnostics: `rejected ${CANARIES[2]}` }] };
+    r.server.faults.push({ kind: 'status', status: 422, body: oo });
+    await r.send('chem-1', { specimen: 'BAD-1' }, { specimen: 'GOOD-1' });
+    await r.until('both done', empty(r.store));
+    assert.deepEqual(r.log, ['dead-letter:422', 'delivered']);
+    const [dl] = await r.store.listDeadLetters();
+    assert.equal(dl?.reasonCode, 'upstream-422');
+    assert.equal(dl?.detail, 'error invalid @Observation.valueQuantity');
+    for (const c of CANARIES) assert.ok(!JSON.stringify({ reason: dl?.reasonCode, detail: dl?.detail, log: r.log }).includes(c));
+    await assertNoDuplicates(r.server, 1);
+  });
+
+  for (const [name, bad] of [
+    ['an expired server certificate', (ca: DevCa) => issueServerCert(ca, { hostnames: ['localhost'], ips: ['127.0.0.1'], notBefore: new Date(Date.now() - 2 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) })],
+    ['a server certificate signed by another CA', () => issueServerCert(createDevCa({ commonName: 'rogue CA' }), { hostnames: ['localhost'], ips: ['127.0.0.1'] })],
+  ] as const) {
+    test(`${name}: auth alarm, delivery paused, nothing dead-lettered; delivered once the server is fixed`, async (t) => {
+      const r = await rig(t, { server: bad });
+      await r.send('chem-1', { specimen: 'TLS-1' });
+      await r.send('chem-2', { specimen: 'TLS-2' });
+      await r.until('the auth alarm', () => r.log.includes('alarm:auth:on'));
+      await sleep(200);
+      assert.ok(r.log.every((e) => e.startsWith('auth:') || e === 'alarm:auth:on'), r.log.join(', '));
+      assert.equal(r.server.requests.length, 0);
+      await r.restartServer(goodServer);
+      await r.until('delivered', empty(r.store));
+      assert.ok(r.log.includes('alarm:auth:off'));
+      assert.equal((await r.store.stats()).deadLetter, 0);
+      await assertNoDuplicates(r.server, 2);
+    });
+  }
+
+  test('a server that requires a client certificate the box lacks: auth (TLS 1.3 refusal detected); a renewed certificate fixes it', async (t) => {
+    const r = await rig(t, { device: () => issueDeviceCert(createDevCa({ commonName: 'foreign CA' }), { deviceId: 'box-it' }) });
+    await r.send('chem-1', { specimen: 'MTLS-1' });
+    await r.until('the auth alarm', () => r.log.includes('alarm:auth:on'));
+    assert.deepEqual(r.log.filter((e) => !e.startsWith('alarm')).slice(0, 3), ['transient:net', 'transient:net', 'auth:net']);
+    assert.equal(r.server.requests.length, 0);
+    assert.ok(r.server.tlsErrors.length >= 3);
+    await r.writeDevice(goodDevice);
+    await r.until('delivered after renewal', empty(r.store));
     assert.ok(r.log.includes('alarm:auth:off'));
     assert.equal((await r.store.stats()).deadLetter, 0);
-    await assertNoDuplicates(r.server, 2);
+    await assertNoDuplicates(r.server, 1);
   });
-}
 
-test('a server that requires a client certificate the box lacks: auth (TLS 1.3 refusal detected); a renewed certificate fixes it', async (t) => {
-  const r = await rig(t, { device: () => issueDeviceCert(createDevCa({ commonName: 'foreign CA' }), { deviceId: 'box-it' }) });
-  await r.send('chem-1', { specimen: 'MTLS-1' });
-  await r.until('the auth alarm', () => r.log.includes('alarm:auth:on'));
-  assert.deepEqual(r.log.slice(0, 3), ['transient:net', 'transient:net', 'auth:net']);
-  assert.equal(r.server.requests.length, 0);
-  assert.ok(r.server.tlsErrors.length >= 3);
-  await r.writeDevice(issueDeviceCert(r.ca, { deviceId: 'box-it' }));
-  await r.until('delivered after renewal', empty(r.store));
-  assert.ok(r.log.includes('alarm:auth:off'));
-  assert.equal((await r.store.stats()).deadLetter, 0);
-  await assertNoDuplicates(r.server, 1);
-});
+  test('renewing the device certificate while bundles are in flight: nothing fails, delivery continues on the new certificate', async (t) => {
+    const r = await rig(t);
+    const oldSerial = new X509Certificate(await readFile(r.files.certFile, 'utf8')).serialNumber;
+    const renewed = issueDeviceCert(r.ca, { deviceId: 'box-it' });
+    const newSerial = new X509Certificate(renewed.certPem).serialNumber;
+    for (let i = 0; i < 4; i++) r.server.faults.push({ kind: 'delay', ms: 600 });
+    for (const source of ['chem-1', 'chem-2', 'chem-3', 'chem-4']) await r.send(source, ...[1, 2, 3].map((n) => ({ specimen: `${source}-S${n}` })));
+    await r.until('four bundles in flight', () => r.server.requests.length >= 4);
+    await r.writeDevice(renewed);
+    await r.until('all delivered', empty(r.store));
+    assert.deepEqual(r.log.filter((e) => e !== 'delivered'), [], 'no delivery failed because of the swap');
+    const serials = r.server.requests.map((q) => q.clientSerial);
+    assert.deepEqual(serials.slice(0, 4), Array(4).fill(oldSerial), 'in-flight bundles finished on the old certificate');
+    assert.equal(serials.at(-1), newSerial, 'later bundles used the renewed certificate');
+    assert.ok(r.server.requests.every((q) => q.clientCn === 'box-it'));
+    await assertNoDuplicates(r.server, 12);
+  });
 
-test('renewing the device certificate while bundles are in flight: nothing fails, delivery continues on the new certificate', async (t) => {
-  const r = await rig(t);
-  const oldSerial = new X509Certificate(await readFile(r.files.certFile, 'utf8')).serialNumber;
-  const renewed = issueDeviceCert(r.ca, { deviceId: 'box-it' });
-  const newSerial = new X509Certificate(renewed.certPem).serialNumber;
-  for (let i = 0; i < 4; i++) r.server.faults.push({ kind: 'delay', ms: 600 });
-  for (const source of ['chem-1', 'chem-2', 'chem-3', 'chem-4']) await r.send(source, ...[1, 2, 3].map((n) => ({ specimen: `${source}-S${n}` })));
-  await r.until('four bundles in flight', () => r.server.requests.length >= 4);
-  await r.writeDevice(renewed);
-  await r.until('all delivered', empty(r.store));
-  assert.deepEqual(r.log.filter((e) => e !== 'delivered'), [], 'no delivery failed because of the swap');
-  const serials = r.server.requests.map((q) => q.clientSerial);
-  assert.deepEqual(serials.slice(0, 4), Array(4).fill(oldSerial), 'in-flight bundles finished on the old certificate');
-  assert.equal(serials.at(-1), newSerial, 'later bundles used the renewed certificate');
-  assert.ok(r.server.requests.every((q) => q.clientCn === 'box-it'));
-  await assertNoDuplicates(r.server, 12);
-});
+  test('a corrected result (R.9 = C) replaces the final one upstream instead of adding a second', async (t) => {
+    const r = await rig(t);
+    await r.send('chem-1', { specimen: 'CORR-1', value: '5.5', status: 'F' });
+    await r.until('first delivered', empty(r.store));
+    await r.send('chem-1', { specimen: 'CORR-1', value: '6.1', status: 'C' });
+    await r.until('correction delivered', empty(r.store));
+    const [obs] = (await r.server.search('Observation')) as { status?: string; valueQuantity?: { value?: number } }[];
+    assert.deepEqual([obs?.status, obs?.valueQuantity?.value], ['corrected', 6.1]);
+    await assertNoDuplicates(r.server, 1);
+    assert.equal((await r.server.countByType()).Provenance, 2, 'one Provenance per message: the correction has its own');
+  });
 
-test('a corrected result (R.9 = C) replaces the final one upstream instead of adding a second', async (t) => {
-  const r = await rig(t);
-  await r.send('chem-1', { specimen: 'CORR-1', value: '5.5', status: 'F' });
-  await r.until('first delivered', empty(r.store));
-  await r.send('chem-1', { specimen: 'CORR-1', value: '6.1', status: 'C' });
-  await r.until('correction delivered', empty(r.store));
-  const [obs] = (await r.server.search('Observation')) as { status?: string; valueQuantity?: { value?: number } }[];
-  assert.deepEqual([obs?.status, obs?.valueQuantity?.value], ['corrected', 6.1]);
-  await assertNoDuplicates(r.server, 1);
-  assert.equal((await r.server.countByType()).Provenance, 2, 'one Provenance per message: the correction has its own');
-});
-
-test('batch mode end to end: a backlog from three sources with transient faults, delivered once each', async (t) => {
-  const r = await rig(t, { uplink: { bundleType: 'batch' } });
-  r.server.faults.push({ kind: 'status', status: 500 }, { kind: 'reset', afterCommit: true }, { kind: 'status', status: 429, retryAfter: '0' });
-  for (const source of ['chem-1', 'chem-2', 'chem-3']) await r.send(source, { specimen: `${source}-B1` }, { specimen: `${source}-B2` });
-  await r.until('all delivered', empty(r.store));
-  assert.equal(r.log.filter((e) => e === 'delivered').length, 6);
-  assert.equal((await r.store.stats()).deadLetter, 0);
-  await assertNoDuplicates(r.server, 6);
+  test('batch mode end to end: a backlog from three sources with transient faults, delivered once each', async (t) => {
+    const r = await rig(t, { uplink: { bundleType: 'batch' } });
+    r.server.faults.push({ kind: 'status', status: 500 }, { kind: 'reset', afterCommit: true }, { kind: 'status', status: 429, retryAfter: '0' });
+    for (const source of ['chem-1', 'chem-2', 'chem-3']) await r.send(source, { specimen: `${source}-B1` }, { specimen: `${source}-B2` });
+    await r.until('all delivered', empty(r.store));
+    assert.equal(r.log.filter((e) => e === 'delivered').length, 6);
+    assert.equal((await r.store.stats()).deadLetter, 0);
+    await assertNoDuplicates(r.server, 6);
+  });
 });

@@ -48,19 +48,15 @@ export function keyPart(text: string): string {
 export type DateKind = 'dateTime' | 'date' | 'instant';
 
 export class Hl7Context {
-  readonly state: MappingState;
-  readonly usage: FieldUsage;
+  readonly state = new MappingState();
+  readonly usage = new FieldUsage();
   readonly fallback: OffsetFallback;
   readonly #fallbackNote: string;
 
-  /** `shared`: the bundle and usage of a conversion that maps several messages into one bundle. */
   constructor(
     readonly options: Hl7MappingContext,
     readonly message: Hl7Message,
-    shared?: { readonly state: MappingState; readonly usage: FieldUsage },
   ) {
-    this.state = shared?.state ?? new MappingState();
-    this.usage = shared?.usage ?? new FieldUsage();
     const msh7 = parseV2DateTime(message.segments[0]?.name === 'MSH' ? (message.segments[0]?.value(7) ?? '') : '');
     if (typeof msh7 === 'object' && msh7.offset !== undefined) {
       this.fallback = { kind: 'offset', minutes: msh7.offset };

@@ -18,12 +18,10 @@
  * order number and test code updates the Observation it corrects. Entries are ordered so every
  * reference points backwards. Warnings and the unmapped list name positions only.
  */
-import type { Bundle, Coding, Meta, Patient, Reference } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Coding, Meta, Patient, Reference } from '@medplum/fhirtypes';
 import { parseHl7, type Hl7Message, type Hl7Segment } from '../../hl7/parser.js';
 import { fhirText } from '../astm-codes.js';
 import { identifierValue, labedgeSystem } from '../fhir-identity.js';
-import { MappingState } from '../mapping-state.js';
-import { FieldUsage } from './field-usage.js';
 import { capturePayloads } from './hl7-capture.js';
 import { Hl7Context, keyPart, type Hl7MappingContext } from './hl7-context.js';
 import { V2_TABLE } from './hl7-codes.js';
@@ -98,28 +96,47 @@ function idOf(options: Hl7ConvertOptions, message: Hl7Message, i: number, n: num
   return options.messageIdOf === undefined ? messageIdOf(options.messageId, i, n) : options.messageIdOf(message.raw);
 }
 
-function mapMessages(messages: readonly Hl7Message[], options: Hl7MappingContext, inputWarnings: readonly string[]): Hl7MappingResult {
-  const shared = { state: new MappingState(), usage: new FieldUsage() };
+function mapMessages(messages: readonly Hl7Message[], options: Hl7ConvertOptions, inputWarnings: readonly string[]): Hl7MappingResult {
   const warnings: string[] = [...inputWarnings];
+  const unmapped: string[] = [];
+  const parts: BundleEntry[][] = [];
   let timestamp: string | undefined;
   messages.forEach((message, i) => {
     warnings.push(...message.warnings);
-    const ctx = new Hl7Context({ ...options, messageId: messageIdOf(options.messageId, i, messages.length) }, message, shared);
+    const ctx = new Hl7Context({ ...options, messageId: idOf(options, message, i, messages.length) }, message);
     const msh = message.segments[0]?.name === 'MSH' ? message.segments[0] : undefined;
     if (msh !== undefined) timestamp ??= ctx.dateTime(msh, 7, 'instant');
     mapMessage(ctx, msh);
+    parts.push(ctx.state.entries());
+    warnings.push(...ctx.state.warnings);
+    unmapped.push(...ctx.usage.unmapped(message.segments));
   });
   const bundle: Bundle = { resourceType: 'Bundle', type: 'transaction' };
   const messageId = fhirText(options.messageId);
   if (messageId !== '') bundle.identifier = { system: labedgeSystem(options.sourceId, 'message'), value: identifierValue(messageId) };
   if (timestamp !== undefined) bundle.timestamp = timestamp;
-  bundle.entry = shared.state.entries();
+  bundle.entry = parts.length === 1 ? parts[0] : mergeEntries(parts);
   if (messages.length === 0 && !warnings.some((w) => w.startsWith('input:'))) warnings.push('input: no HL7 message');
-  return {
-    bundle,
-    warnings: [...new Set([...warnings, ...shared.state.warnings])],
-    unmapped: shared.usage.unmapped(messages.flatMap((m) => m.segments)),
-  };
+  return { bundle, warnings: [...new Set(warnings)], unmapped: [...new Set(unmapped)] };
+}
+
+const PHASE_OF: Readonly<Record<string, number>> = { Device: 0, Patient: 1, Specimen: 2, ServiceRequest: 3, Observation: 4, DiagnosticReport: 5 };
+
+/**
+ * Several messages' entries in one transaction: grouped by resource phase, so every reference still
+ * points backwards; one entry per identity — a create-once resource keeps its first version, an
+ * updated one (Observation, DiagnosticReport) takes the last message's version, as if the messages
+ * had been sent one after the other (a correction later in a batch wins).
+ */
+function mergeEntries(parts: readonly BundleEntry[][]): BundleEntry[] {
+  const byUrl = new Map<string, BundleEntry>();
+  for (const entry of parts.flat()) {
+    const url = entry.fullUrl ?? '';
+    const seen = byUrl.get(url);
+    if (seen === undefined) byUrl.set(url, entry);
+    else if (entry.request?.method === 'PUT') seen.resource = entry.resource;
+  }
+  return [...byUrl.values()].sort((a, b) => (PHASE_OF[a.resource?.resourceType ?? ''] ?? 9) - (PHASE_OF[b.resource?.resourceType ?? ''] ?? 9));
 }
 
 /** MSH fields consumed by intake or as message structure: separators, type, control id, version, ACK modes, charset. */

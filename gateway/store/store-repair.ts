@@ -1,0 +1,90 @@
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/**
+ * LevelDB work that may abort the process runs in a child. LevelDB's table builder asserts
+ * that keys arrive in order; a flipped bit in a stored key can break that, and then a repair
+ * (or a compaction of the damaged table) kills the process with SIGABRT. In a child, that is
+ * a failed attempt the daemon can report, not a crash loop.
+ */
+const CHILD = `
+const [levelEntry, dir, mode] = process.argv.slice(1);
+const { Level } = await import(levelEntry);
+if (mode === 'repair') {
+  await Level.repair(dir);
+} else {
+  const db = new Level(dir, { keyEncoding: 'binary', valueEncoding: 'binary' });
+  try {
+    await db.open();
+  } catch (e) {
+    if (e.cause?.code === 'LEVEL_LOCKED') process.exit(4); // held by a running writer: nothing to verify here
+    throw e;
+  }
+  let prev;
+  for await (const key of db.keys()) {
+    if (prev !== undefined && Buffer.compare(prev, key) >= 0) { process.stdout.write('out-of-order'); process.exit(3); }
+    prev = key;
+  }
+  await db.close();
+}
+`;
+
+export type ChildOutcome = { ok: true } | { ok: false; reason: string };
+
+function levelEntry(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('level')).href;
+}
+
+function runChild(dir: string, mode: 'repair' | 'verify', timeoutMs: number): Promise<ChildOutcome> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, '--', levelEntry(), dir, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      resolve({ ok: false, reason: e.name });
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0 || (mode === 'verify' && code === 4)) resolve({ ok: true });
+      else if (signal) resolve({ ok: false, reason: `LevelDB aborted (${signal})` });
+      else resolve({ ok: false, reason: /out-of-order/.test(out) ? 'keys out of order' : /Corruption/.test(out) ? 'corruption' : `exit ${code}` });
+    });
+  });
+}
+
+/** Opens and reads every key in a child: whether this store can be opened here without risk. */
+export function verifyInChild(dir: string, timeoutMs = 300_000): Promise<ChildOutcome> {
+  return runChild(dir, 'verify', timeoutMs);
+}
+
+/**
+ * LevelDB RepairDB in a child. When it aborts on a table it cannot copy, that table (named
+ * in LevelDB's LOG) is moved to `lost/`, as RepairDB does with tables it cannot read, and the
+ * repair runs again. Returns the tables set aside.
+ */
+export async function repairInChild(dir: string, attempts = 6, timeoutMs = 300_000): Promise<{ outcome: ChildOutcome; setAside: string[] }> {
+  const setAside: string[] = [];
+  let outcome: ChildOutcome = { ok: false, reason: 'not run' };
+  for (let i = 0; i < attempts; i++) {
+    outcome = await runChild(dir, 'repair', timeoutMs);
+    if (outcome.ok) break;
+    const log = await readFile(join(dir, 'LOG'), 'utf8').catch(() => '');
+    const bad = [...log.matchAll(/Table #(\d+): .*(Corruption|IO error)/g)].map((m) => `${String(m[1]).padStart(6, '0')}.ldb`);
+    const next = bad.find((name) => !setAside.includes(name));
+    if (!next) break;
+    await mkdir(join(dir, 'lost'), { recursive: true });
+    const moved = await rename(join(dir, next), join(dir, 'lost', next)).then(
+      () => true,
+      () => false,
+    );
+    if (!moved) break;
+    setAside.push(next);
+  }
+  return { outcome, setAside };
+}

@@ -1,0 +1,85 @@
+/**
+ * A server for scripts/bench/mllp.ts, run in its own process so server and senders do not share
+ * an event loop. `labedge` = Hl7Channel with the real encrypted store (ACK after the synced commit,
+ * dedupe index, audit entry); `labedge-tls` = the same over mutual TLS; `node-hl7-server` = the
+ * peer library answering AA without persisting anything; `bare` = a minimal net server that finds
+ * the end block and writes a fixed ACK (the ceiling for a Node MLLP listener). Prints `PORT n`.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Server } from 'node-hl7-server';
+import { silentLogger } from '../../gateway/core/logger.js';
+import { Hl7Channel } from '../../gateway/daemon/hl7-channel.js';
+import type { DaemonEvents } from '../../gateway/daemon/events.js';
+import { QueueStore } from '../../gateway/store/queue-store.js';
+import { makePki } from '../../test/integration/hl7-kit.js';
+
+const kind = process.argv[2] ?? 'labedge';
+const stops: Array<() => Promise<void>> = [];
+
+async function main(): Promise<number> {
+  if (kind === 'bare') {
+    const ack = Buffer.from('\x0bMSH|^~\\&|R|R|S|S|20240101||ACK^R01^ACK|1|P|2.5.1\rMSA|AA|1\r\x1c\r', 'latin1');
+    const server = createServer((socket) => {
+      socket.setNoDelay(true);
+      socket.on('data', (chunk: Buffer) => {
+        for (let at = chunk.indexOf(0x1c); at >= 0; at = chunk.indexOf(0x1c, at + 1)) socket.write(ack);
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    stops.push(() => new Promise((r) => server.close(() => r())));
+    const a = server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+  if (kind === 'node-hl7-server') {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const server = new Server({ bindAddress: '127.0.0.1' });
+    const inbound = server.createInbound({ port }, async (_req, res) => {
+      await res.sendResponse('AA');
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    stops.push(async () => {
+      await inbound.close();
+    });
+    return port;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-bench-mllp-'));
+  const store = await QueueStore.open({ dataDir: join(dir, 'data'), keyFile: join(dir, 'keys', 'kek') });
+  const pki = kind === 'labedge-tls' ? await makePki(dir) : undefined;
+  const channel = new Hl7Channel(
+    {
+      id: 'bench',
+      protocol: 'hl7',
+      encoding: 'auto',
+      timeZone: 'UTC',
+      transport: pki
+        ? { type: 'mllp', host: '127.0.0.1', port: 0, tls: { certFile: pki.files.serverCert, keyFile: pki.files.serverKey, caFile: pki.files.ca } }
+        : { type: 'mllp', host: '127.0.0.1', port: 0, allowPlaintext: true },
+    },
+    { store, events: new EventEmitter<DaemonEvents>(), logger: silentLogger(), onCommitted: () => {} },
+  );
+  await channel.start();
+  stops.push(async () => {
+    await channel.stop();
+    const s = await store.stats();
+    process.stderr.write(`labedge store: ${s.inbound} inbound records committed\n`);
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  if (pki) process.stdout.write(`PKI ${JSON.stringify({ ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem })}\n`);
+  return channel.port ?? 0;
+}
+
+const port = await main();
+process.stdout.write(`PORT ${port}\n`);
+const shutdown = async (): Promise<void> => {
+  for (const s of stops) await s();
+  process.exit(0);
+};
+process.stdin.on('end', () => void shutdown());
+process.stdin.resume();
+process.on('SIGTERM', () => void shutdown());

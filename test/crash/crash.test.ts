@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { crashLine, runCrashHarness } from './crash-harness.js';
+import { runDamageTrials } from './damage-trials.js';
+
+/**
+ * The crash harness, bounded for CI: the real daemon SIGKILLed at random moments under load
+ * from three simulated analyzers, then a few record-file damage trials. The long run is
+ * `npm run test:crash -- --rounds N`. Rounds: LABEDGE_CRASH_ROUNDS (default 3).
+ */
+const ROUNDS = Number(process.env.LABEDGE_CRASH_ROUNDS ?? 3);
+
+test(`SIGKILL under load (${ROUNDS} rounds): every acknowledged message delivered exactly once, in order`, { timeout: 60_000 + ROUNDS * 15_000 }, async () => {
+  const report = await runCrashHarness({ rounds: ROUNDS });
+  const line = crashLine(report);
+  assert.ok(report.acked > 0, `messages were acknowledged: ${line}`);
+  assert.equal(report.lost, 0, line);
+  assert.equal(report.duplicates, 0, line);
+  assert.equal(report.reordered, 0, line);
+  assert.equal(report.refusedButDelivered, 0, 'a refused message was never delivered');
+  assert.ok(report.delivered >= report.acked, line);
+  assert.deepEqual(report.problems, [], 'every restart opened the store without an error alarm; the final open was clean and empty');
+});
+
+test('truncated and bit-flipped record files are detected, never silently lost', { timeout: 60_000 }, async () => {
+  const seed = Number(process.env.LABEDGE_DAMAGE_SEED ?? Date.now());
+  const report = await runDamageTrials(6, seed);
+  assert.equal(report.silent, 0, `seed ${seed}: ${report.details.join('; ')}`);
+  assert.equal(report.intact + report.detected + report.refused, report.trials);
+});

@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SerialPort } from 'serialport';
+import { openPtyPair } from '../../hardware/pty-pair.js';
+import { readTranscript } from '../../gateway/astm/transcript.js';
+import { simulateAstmInstrument } from '../../gateway/sim/astm-instrument.js';
+import { messageDigest } from '../../gateway/audit/message-digest.js';
+import { tokenDigest } from '../../gateway/audit/operator-auth.js';
+import { startUpstream, writeDaemonConfig, spawnDaemon, type DaemonProcess } from '../harness/daemon-process.js';
+import { CANARIES, canaryInputs } from '../harness/canary.js';
+import { PhiWitness, runLabedge } from '../harness/phi-scan.js';
+
+const TOKEN = 'phi-suite-operator-token-7f3a9c';
+
+/**
+ * The PHI canary suite over the daemon, the crash test and the bad-input test at once: canary
+ * PHI in good messages, malformed messages, failing frames and a raw framed capture; an
+ * upstream that answers with canary text (422, 500) and refuses our credentials once; a kill -9
+ * while work is pending. Debug logs, every CLI output and every store file are searched;
+ * the audit chain must survive the kill, record the auth alarm, and trace the canary message
+ * through all three stages with the digest the Provenance upstream carries.
+ */
+test('daemon under bad input, upstream echoes and kill -9: no canary escapes, and the audit trail holds', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-phi-daemon-'));
+  const upstream = await startUpstream(join(dir, 'pki'));
+  const line = await openPtyPair();
+  let daemon: DaemonProcess | undefined;
+  t.after(async () => {
+    await daemon?.kill('SIGKILL');
+    await upstream.close();
+    await line.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const witness = new PhiWitness();
+  const configFile = await writeDaemonConfig(dir, { upstream, instruments: [{ id: 'canary-line', path: line.hostPath, baudRate: 115200 }] });
+  const config = JSON.parse(await readFile(configFile, 'utf8'));
+  await writeFile(configFile, JSON.stringify({ ...config, operators: [{ name: 'phi-officer', tokenSha256: tokenDigest(TOKEN) }] }));
+  const tokenFile = join(dir, 'token');
+  await writeFile(tokenFile, TOKEN, { mode: 0o600 });
+  const dataDir = config.dataDir as string;
+
+  const start = async () => {
+    daemon = spawnDaemon(configFile); // LABEDGE_LOG_LEVEL=debug: the most talkative the box gets
+    await daemon.waitFor('labedge started');
+    await daemon.waitFor(line.hostPath);
+  };
+  const settings = { path: line.instrumentPath, baudRate: 115200, dataBits: 8 as const, parity: 'none' as const, stopBits: 1 as const };
+  const sendRaw = async (chunks: Buffer[]) => {
+    const port = new SerialPort({ path: line.instrumentPath, baudRate: 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+    for (const bytes of chunks) {
+      await new Promise<void>((resolve) => port.write(bytes, () => port.drain(() => resolve())));
+      await sleep(50);
+    }
+    await new Promise<void>((resolve) => port.close(() => resolve()));
+  };
+
+  // Round 1: the server echoes canaries in its errors, then refuses our credentials once.
+  await start();
+  upstream.fhir.faults.push(
+    { kind: 'status', status: 500, body: canaryInputs.upstreamError },
+    { kind: 'status', status: 401 },
+    { kind: 'status', status: 422, body: canaryInputs.upstreamRejection },
+  );
+  const allFields = readTranscript(await readFile(canaryInputs.transcripts.allFields));
+  const classic = readTranscript(await readFile(canaryInputs.transcripts.classic));
+  const malformed = readTranscript(await readFile(canaryInputs.transcripts.malformed));
+  const sent = await simulateAstmInstrument({ settings, messages: [...classic, ...malformed] });
+  assert.equal(sent.failed, 0);
+  await sendRaw(canaryInputs.badFrames());
+  await daemon?.waitFor('dead-lettered', 30_000);
+  // Round 2: the upstream stalls; kill -9 while messages are committed but not delivered.
+  upstream.fhir.faults.push({ kind: 'status', status: 503, body: canaryInputs.upstreamError }, { kind: 'status', status: 503 }, { kind: 'status', status: 503 });
+  await sendRaw([await canaryInputs.framedCapture()]);
+  await simulateAstmInstrument({ settings, messages: allFields });
+  witness.add('daemon log before the kill', daemon?.output() ?? '');
+  await daemon?.kill('SIGKILL');
+  upstream.fhir.faults.length = 0;
+  await start();
+  // The all-fields message is delivered once the upstream holds a Provenance naming its digest.
+  const raw = Buffer.from(`${(allFields[0] as string[]).join('\r')}\r`, 'latin1');
+  const digest = messageDigest(raw);
+  const deadline = Date.now() + 40_000;
+  while ((await upstream.fhir.search('Provenance', `_tag=${digest}`)).length === 0) {
+    assert.ok(Date.now() < deadline, 'delivered after the restart');
+    await sleep(200);
+  }
+  await sleep(300);
+  await daemon?.kill('SIGTERM');
+  witness.add('daemon log after the restart', daemon?.output() ?? '');
+
+  // Every operator-facing output, one command at a time (the store has one writer).
+  const dd = ['--data-dir', dataDir];
+  const outputs: Record<string, Awaited<ReturnType<typeof runLabedge>>> = {};
+  for (const [name, args] of Object.entries({
+    verify: ['audit', 'verify'],
+    jsonl: ['audit', 'export', '--since', '1h'],
+    fhir: ['audit', 'export', '--since', '1h', '--format', 'fhir'],
+    syslog: ['audit', 'export', '--since', '1h', '--format', 'syslog'],
+    stats: ['queue', 'stats'],
+    dlq: ['queue', 'dlq', 'list'],
+    badConfig: ['run', '--config', join(dir, 'canary-config.json')],
+  })) {
+    if (name === 'badConfig') await writeFile(join(dir, 'canary-config.json'), canaryInputs.configText);
+    outputs[name] = await runLabedge([...args, ...(name === 'badConfig' ? [] : dd)]);
+    witness.addCli(name, outputs[name] as Awaited<ReturnType<typeof runLabedge>>);
+  }
+  assert.equal(outputs.verify?.code, 0, `the chain survives kill -9: ${outputs.verify?.stdout}${outputs.verify?.stderr}`);
+  assert.equal(outputs.badConfig?.code, 2);
+  const records = (outputs.jsonl?.stdout ?? '').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const kinds = new Set(records.map((r) => r.kind));
+  for (const k of ['app-start', 'app-stop', 'config-change', 'ingest', 'transform', 'deliver', 'dead-letter', 'uplink-auth-failure']) assert.ok(kinds.has(k), `audit has ${k}`);
+  assert.ok(kinds.has('reject') || records.filter((r) => r.kind === 'deliver').length >= 3, 'malformed input was recorded');
+
+  // The canary message's journey, matching the Provenance upstream by digest.
+  const ingest = records.find((r) => r.kind === 'ingest' && r.digest === digest);
+  assert.ok(ingest, 'the all-fields message was ingested, named by the SHA-256 of its raw bytes');
+  const provenance = (await upstream.fhir.search('Provenance', `_tag=${digest}`)) as { entity?: { what?: { identifier?: { value?: string } } }[] }[];
+  assert.equal(provenance[0]?.entity?.[0]?.what?.identifier?.value, digest, 'the Provenance upstream names the raw message by the digest the audit recorded');
+  const trace = await runLabedge(['audit', 'trace', ingest.digest as string, ...dd]);
+  witness.addCli('trace', trace);
+  assert.equal(trace.code, 0, trace.stderr);
+  assert.match(trace.stdout, / ingest .* transform .* deliver /s);
+  assert.match(trace.stdout, /digests agree across stages; journey complete/);
+
+  // An operator may see the payload; that is audited, and the chain still verifies.
+  const shown = await runLabedge(['audit', 'trace', String(ingest.inboundId), '--config', configFile, '--operator-token-file', tokenFile]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.ok(CANARIES.some((c) => shown.stdout.includes(c)), 'the authorised view shows the message');
+  const after = await runLabedge(['audit', 'export', '--since', '1h', ...dd]);
+  assert.ok(after.stdout.includes('"kind":"payload-access"') && after.stdout.includes('phi-officer'));
+  assert.equal((await runLabedge(['audit', 'verify', ...dd])).code, 0);
+
+  witness.addDir(dir);
+  assert.deepEqual(await witness.leaks(), []);
+
+});
