@@ -240,7 +240,7 @@ export class E1381Link {
 
   /** Starts the next message when the line is neutral and no delay is running. */
   private pump(): void {
-    if (this.destroyed || this.active || this.depth > 0) return;
+    if (this.queue.length === 0 || this.destroyed || this.active || this.depth > 0) return;
     if (this.sender.state !== SenderState.Neutral || this.receiver.state !== ReceiverState.Neutral) return;
     const now = this.opts.clock.now();
     while (this.queue.length > 0 && (this.queue[0] as Job).deadline <= now) {

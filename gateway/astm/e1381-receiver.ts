@@ -171,6 +171,32 @@ export class E1381Receiver {
 
   consume(chunk: Uint8Array): void {
     if (this.destroyed || chunk.length === 0) return;
+    if (this.settling || this.draining || this.inbox.length > 0) return this.enqueue(chunk);
+    // Fast path: nothing waits, so the chunk is stepped in place (no copy). If a message
+    // becomes pending mid-chunk, the rest waits in the inbox for its settle.
+    this.draining = true;
+    let i = 0;
+    try {
+      while (i < chunk.length && !this.destroyed && !this.settling) {
+        if (this.step === Step.Frame) {
+          const taken = this.frame.pushTextRun(chunk, i);
+          if (taken > 0) {
+            i += taken;
+            continue;
+          }
+        }
+        this.stepByte(chunk[i] as number);
+        i++;
+      }
+    } finally {
+      this.draining = false;
+      if (this.inFrame()) this.lastFrameActivity = this.opts.clock.now();
+      this.flushJunk();
+    }
+    if (i < chunk.length && !this.destroyed) this.enqueue(chunk.subarray(i));
+  }
+
+  private enqueue(chunk: Uint8Array): void {
     // While a settle is pending the instrument waits for our reply: it may retransmit or
     // send EOT, nothing more, so anything past one frame and some slack is dropped.
     const room = this.settling ? this.maxPendingBytes - this.inbox.length : Infinity;

@@ -114,6 +114,41 @@ export class FrameReader {
     }
   }
 
+  /**
+   * Fast path for the bulk of a frame: takes the run of plain text bytes (printable, 0x80+ and
+   * CR) starting at `from`, exactly as push() would one by one, and returns how many it took
+   * (0 when not inside the text or the byte at `from` needs push()).
+   */
+  pushTextRun(bytes: Uint8Array, from: number): number {
+    if (this.part !== Part.Text) return 0;
+    let i = from;
+    let sum = this.sum;
+    for (; i < bytes.length; i++) {
+      const b = bytes[i] as number;
+      if (b < 0x20 && b !== CR) break;
+      sum += b;
+    }
+    const n = i - from;
+    if (n === 0) return 0;
+    this.sum = sum & 0xff;
+    const room = this.maxFrameBytes - FRAME_OVERHEAD_BYTES - this.textLength;
+    if (room > 0) this.text.append(bytes.subarray(from, from + Math.min(n, room)));
+    this.textLength += n;
+    // Keep the last three text bytes, newest first, as push() does.
+    if (n >= 3) {
+      this.r2 = bytes[i - 3] as number;
+      this.r1 = bytes[i - 2] as number;
+    } else if (n === 2) {
+      this.r2 = this.r0;
+      this.r1 = bytes[i - 2] as number;
+    } else {
+      this.r2 = this.r1;
+      this.r1 = this.r0;
+    }
+    this.r0 = bytes[i - 1] as number;
+    return n;
+  }
+
   /** Text ends `C1 C2 CR` or `C1 C2`: what comes before a trailing LF when ETX/ETB was lost. */
   private looksLikeTrailer(): boolean {
     if (this.r0 === CR) return hexDigitValue(this.r1) >= 0 && hexDigitValue(this.r2) >= 0;

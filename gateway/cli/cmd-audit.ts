@@ -15,8 +15,15 @@ import type { AuditCheckpoint } from '../audit/audit-types.js';
 
 const USAGE = 'audit takes verify [--from-checkpoint FILE] | export --since T [--until T] [--format jsonl|fhir|syslog] | trace ID [--operator-token-file FILE] | checkpoints [--last]';
 
-const out = (line: string): void => {
-  process.stdout.write(`${line}\n`);
+/** Where a command's lines go (stdout; tests capture them in-process). */
+export interface CommandIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const STDIO: CommandIo = {
+  out: (line) => void process.stdout.write(`${line}\n`),
+  err: (line) => void process.stderr.write(`${line}\n`),
 };
 
 /**
@@ -24,7 +31,8 @@ const out = (line: string): void => {
  * Everything printed is PHI-free (ids, digests, codes, positions) except a trace's payload,
  * which needs an operator credential and is itself audited.
  */
-export async function auditCommand(argv: string[]): Promise<number> {
+export async function auditCommand(argv: string[], io: CommandIo = STDIO): Promise<number> {
+  const out = io.out;
   const { values, positionals } = parseCommandArgs(argv, {
     'data-dir': { type: 'string' },
     'key-file': { type: 'string' },
@@ -43,7 +51,8 @@ export async function auditCommand(argv: string[]): Promise<number> {
   const format = values.format as ExportFormat;
   if (!['jsonl', 'fhir', 'syslog'].includes(format)) throw usageError('--format must be jsonl, fhir or syslog');
   if (sub === 'export' && values.since === undefined) throw usageError('audit export needs --since T (ISO 8601 time, or an age like 24h or 7d)');
-  if (sub === 'trace' && !id) throw usageError('audit trace needs an id: i-…, o-…, d-… or a message digest');
+  // Only an id of the expected shape is echoed back: anything else might be what an operator should not have typed (a name).
+  if (sub === 'trace' && (!id || !/^(?:[iod]-[0-9a-f-]{16,26}|[0-9a-f]{64})$/.test(id))) throw usageError('audit trace needs an id: i-…, o-…, d-… or a message digest (sha256 hex)');
   const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
   const until = values.until === undefined ? undefined : parseSince(values.until, Date.now());
   const fileCheckpoints = values['from-checkpoint'] ? await readCheckpointFile(values['from-checkpoint']) : [];
@@ -79,7 +88,7 @@ export async function auditCommand(argv: string[]): Promise<number> {
         let last: AuditCheckpoint | undefined;
         for await (const { key, checkpoint } of audit.checkpoints()) {
           if (!checkpoint) {
-            if (!values.last) process.stderr.write(`labedge: checkpoint ${key} cannot be read\n`);
+            if (!values.last) io.err(`labedge: checkpoint ${key} cannot be read`);
             continue;
           }
           if (values.last) last = checkpoint;

@@ -136,6 +136,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     this.on('dead-lettered', (e) => log.warn(e, 'bundle rejected upstream; dead-lettered'));
     this.on('uplink-alarm', (e) => (e.active ? log.error(e, 'uplink alarm raised') : log.info(e, 'uplink alarm cleared')));
     this.on('link', (e) => log.debug(e, 'link event'));
+    this.on('host-query', (e) => (e.outcome === 'sent' || e.outcome === 'cancelled' ? log.info(e, 'host query answered') : log.warn(e, 'host query not answered')));
+    this.on('order-push', (e) => (e.outcome === 'sent' || e.outcome === 'nothing-new' ? log.debug(e, 'order push') : log.warn(e, 'order push failed')));
   }
 
   async stop(): Promise<void> {

@@ -6,13 +6,14 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { LabedgeError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DaemonEventSink } from './events.js';
+import { OutboundReader } from './outbound-reader.js';
 
 /** What the worker needs from the uplink (FhirUplinkClient, or a stand-in in tests). */
 export interface BundleSender {
   postBundle(bundle: object): Promise<UplinkResult>;
 }
 
-export type DeliveryStore = Pick<QueueStore, 'outboundHeads' | 'delivered' | 'deadLetterOutbound' | 'recordAttempt'>;
+export type DeliveryStore = Pick<QueueStore, 'outboundHeads' | 'stats' | 'delivered' | 'deadLetterOutbound' | 'recordAttempt'>;
 
 export interface DeliveryWorkerDeps {
   store: DeliveryStore;
@@ -31,12 +32,15 @@ export interface DeliveryWorkerDeps {
   breaker?: Partial<CircuitBreakerOptions>;
   /** Longest Retry-After honoured (default 1 h): a server asking for more is retried after this. */
   maxRetryAfterMs?: number;
+  /** Records read ahead per source (default 16), see outbound-reader.ts. */
+  readAhead?: number;
 }
 
 /**
  * Delivers outbound Bundles: per source strictly in arrival order with one Bundle in flight
- * (a correction never overtakes the result it corrects), sources in parallel up to
- * `maxInFlight`, oldest backlog first.
+ * (a correction never overtakes the result it corrects: a source's next bundle is sent only
+ * after the previous one's removal is on disk, so a crash can only ever re-send the newest),
+ * sources in parallel with at most `maxInFlight` requests on the wire, oldest backlog first.
  *
  * Failure policy (outcomes from gateway/uplink/classify.ts):
  * - transient (network, 5xx, 408, 429): that source backs off (full jitter, base 1 s, cap
@@ -51,10 +55,12 @@ export interface DeliveryWorkerDeps {
  */
 export class DeliveryWorker {
   private readonly inFlight = new Set<string>();
+  private readonly inFlightIds = new Set<string>();
+  /** Requests on the wire (bounded by maxInFlight); a source stays busy until its record's fate is committed. */
+  private posting = 0;
+  private readonly reader: OutboundReader;
   private readonly attempts = new Map<string, number>();
   private readonly notBefore = new Map<string, number>();
-  /** Last record finished per source: a heads scan that raced its removal must not resend it. */
-  private readonly lastDone = new Map<string, string>();
   private readonly pending = new Set<Promise<void>>();
   private readonly clock: Clock;
   private readonly breaker: CircuitBreaker;
@@ -74,6 +80,7 @@ export class DeliveryWorker {
     const openMs = deps.breaker?.openMs ?? Math.max(1, (deps.baseDelayMs ?? 1000) * 5);
     const maxOpenMs = deps.breaker?.maxOpenMs ?? Math.max(openMs, deps.capDelayMs ?? 300_000);
     this.breaker = new CircuitBreaker({ ...deps.breaker, openMs, maxOpenMs }, deps.random);
+    this.reader = new OutboundReader(deps.store, deps.readAhead ?? 16);
     this.maxInFlight = deps.maxInFlight ?? 8;
     if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1) throw new LabedgeError('LABEDGE_ERR_CONFIG', 'uplink.maxInFlight must be a positive integer');
   }
@@ -87,12 +94,12 @@ export class DeliveryWorker {
       this.wakeAt(gate);
       return false;
     }
-    if (this.inFlight.size >= this.maxInFlight) return false;
-    const heads = await this.deps.store.outboundHeads();
+    if (this.posting >= this.maxInFlight) return false;
+    const heads = await this.reader.heads(this.inFlight, this.inFlightIds);
     for (const record of heads) {
-      if (this.stopped || this.inFlight.size >= this.maxInFlight) break;
+      if (this.stopped || this.posting >= this.maxInFlight) break;
       const { sourceId } = record;
-      if (this.inFlight.has(sourceId) || this.lastDone.get(sourceId) === record.id) continue;
+      if (this.inFlight.has(sourceId)) continue;
       const at = this.notBefore.get(sourceId) ?? 0;
       if (at > now) {
         this.wakeAt(at);
@@ -104,6 +111,7 @@ export class DeliveryWorker {
         if (this.breaker.current === 'open') this.wakeAt(this.breaker.retryAt());
         break;
       }
+      this.reader.take(sourceId);
       this.start(record, permit === 'probe');
     }
     return false;
@@ -116,8 +124,14 @@ export class DeliveryWorker {
     await Promise.allSettled([...this.pending]);
   }
 
+  /** Sources with a delivery under way (posting, or committing its outcome). */
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /** Requests on the wire now (at most maxInFlight). */
+  get postingCount(): number {
+    return this.posting;
   }
 
   /** The breaker's state, for status pages and tests. */
@@ -127,12 +141,16 @@ export class DeliveryWorker {
 
   private start(record: OutboundRecord, probe: boolean): void {
     this.inFlight.add(record.sourceId);
+    this.inFlightIds.add(record.id);
     const p = this.deliver(record, probe)
       .catch((e) => {
+        // The record's state is unknown (e.g. the store failed after the server took it): reread.
+        this.reader.invalidate();
         this.breaker.release(probe);
         this.deps.logger.error({ sourceId: record.sourceId, id: record.id, err: describeError(e) }, 'delivery step failed');
       })
       .finally(() => {
+        this.inFlightIds.delete(record.id);
         this.inFlight.delete(record.sourceId);
         this.pending.delete(p);
         this.deps.wake();
@@ -141,67 +159,94 @@ export class DeliveryWorker {
   }
 
   private async deliver(record: OutboundRecord, probe: boolean): Promise<void> {
-    const result = await this.deps.client.postBundle(record.bundle as object);
+    // The POST slot is freed as soon as the outcome's effect on scheduling is decided, so other
+    // sources may post while this one commits the outcome (this source stays busy until then).
+    let posting = true;
+    const release = (): void => {
+      if (!posting) return;
+      posting = false;
+      this.posting -= 1;
+      this.deps.wake();
+    };
+    this.posting += 1;
+    let result: UplinkResult;
+    try {
+      result = await this.deps.client.postBundle(record.bundle as object);
+    } catch (e) {
+      release();
+      throw e;
+    }
     const { sourceId, id } = record;
-    switch (result.outcome) {
-      case 'ok': {
-        await this.deps.store.delivered(id, { sourceId, status: result.status, response: result.response });
-        this.finished(record, probe);
-        const resources = (record.bundle as { entry?: unknown[] }).entry?.length ?? 0;
-        this.deps.events.emit('delivered', { id, sourceId, status: result.status ?? 200, resources });
-        return;
-      }
-      case 'rejected': {
-        const detail = [result.errorCode, result.summary].filter((s) => s !== undefined && s !== '').join(' ');
-        await this.deps.store.deadLetterOutbound(id, { reasonCode: `upstream-${result.status ?? 'rejected'}`, ...(detail && { detail: detail.slice(0, 500) }) }, { sourceId, status: result.status, response: result.response });
-        this.finished(record, probe);
-        this.deps.events.emit('dead-lettered', { id, sourceId, status: result.status });
-        return;
-      }
-      case 'auth': {
-        this.breaker.release(probe);
-        await this.deps.store.recordAttempt(id).catch(() => undefined);
-        this.authAttempts += 1;
-        const delay = this.delay(this.authAttempts - 1, result);
-        this.authPausedUntil = Math.max(this.authPausedUntil, this.clock.now() + delay);
-        this.deps.logger.error({ status: result.status, code: result.errorCode, retryInMs: delay }, 'upstream refused our credentials: delivery paused for all instruments');
-        if (!this.authAlarm) {
-          this.authAlarm = true;
-          this.deps.events.emit('uplink-alarm', { kind: 'auth', active: true, status: result.status, code: result.errorCode, retryInMs: delay });
+    try {
+      switch (result.outcome) {
+        case 'ok': {
+          release();
+          await this.deps.store.delivered(id, { sourceId, status: result.status, response: result.response });
+          this.finished(record, probe);
+          const resources = (record.bundle as { entry?: unknown[] }).entry?.length ?? 0;
+          this.deps.events.emit('delivered', { id, sourceId, status: result.status ?? 200, resources });
+          return;
         }
-        this.deps.events.emit('delivery-failed', { id, sourceId, outcome: result.outcome, status: result.status, retryInMs: delay });
-        this.wakeAt(this.authPausedUntil);
-        return;
-      }
-      case 'transient': {
-        await this.deps.store.recordAttempt(id).catch(() => undefined);
-        const attempt = (this.attempts.get(sourceId) ?? 0) + 1;
-        this.attempts.set(sourceId, attempt);
-        const now = this.clock.now();
-        const delay = this.delay(attempt - 1, result);
-        this.notBefore.set(sourceId, now + delay);
-        if (result.retryAfterMs !== undefined) this.throttledUntil = Math.max(this.throttledUntil, now + this.retryAfter(result.retryAfterMs));
-        if (this.breaker.failure(now, probe)) {
-          const retryInMs = Math.max(0, this.breaker.retryAt() - now);
-          this.deps.logger.warn({ status: result.status, code: result.errorCode, retryInMs }, 'upstream unreachable: circuit open, one probe per cool-down');
-          if (!this.circuitAlarm) {
-            this.circuitAlarm = true;
-            this.deps.events.emit('uplink-alarm', { kind: 'circuit-open', active: true, status: result.status, code: result.errorCode, retryInMs });
+        case 'rejected': {
+          release();
+          const detail = [result.errorCode, result.summary].filter((s) => s !== undefined && s !== '').join(' ');
+          await this.deps.store.deadLetterOutbound(id, { reasonCode: `upstream-${result.status ?? 'rejected'}`, ...(detail && { detail: detail.slice(0, 500) }) }, { sourceId, status: result.status, response: result.response });
+          this.finished(record, probe);
+          this.deps.events.emit('dead-lettered', { id, sourceId, status: result.status });
+          return;
+        }
+        case 'auth': {
+          this.reader.putBack(record);
+          this.breaker.release(probe);
+          this.authAttempts += 1;
+          const delay = this.delay(this.authAttempts - 1, result);
+          this.authPausedUntil = Math.max(this.authPausedUntil, this.clock.now() + delay);
+          release();
+          this.deps.logger.error({ status: result.status, code: result.errorCode, retryInMs: delay }, 'upstream refused our credentials: delivery paused for all instruments');
+          if (!this.authAlarm) {
+            this.authAlarm = true;
+            this.deps.events.emit('uplink-alarm', { kind: 'auth', active: true, status: result.status, code: result.errorCode, retryInMs: delay });
           }
-          this.wakeAt(this.breaker.retryAt());
+          this.deps.events.emit('delivery-failed', { id, sourceId, outcome: result.outcome, status: result.status, retryInMs: delay });
+          this.wakeAt(this.authPausedUntil);
+          await this.deps.store.recordAttempt(id).catch(() => undefined);
+          return;
         }
-        this.deps.events.emit('delivery-failed', { id, sourceId, outcome: result.outcome, status: result.status, retryInMs: delay });
-        this.wakeAt(now + delay);
-        return;
+        case 'transient': {
+          this.reader.putBack(record);
+          const attempt = (this.attempts.get(sourceId) ?? 0) + 1;
+          this.attempts.set(sourceId, attempt);
+          const now = this.clock.now();
+          const delay = this.delay(attempt - 1, result);
+          this.notBefore.set(sourceId, now + delay);
+          if (result.retryAfterMs !== undefined) this.throttledUntil = Math.max(this.throttledUntil, now + this.retryAfter(result.retryAfterMs));
+          const opened = this.breaker.failure(now, probe);
+          release();
+          if (opened) {
+            const retryInMs = Math.max(0, this.breaker.retryAt() - now);
+            this.deps.logger.warn({ status: result.status, code: result.errorCode, retryInMs }, 'upstream unreachable: circuit open, one probe per cool-down');
+            if (!this.circuitAlarm) {
+              this.circuitAlarm = true;
+              this.deps.events.emit('uplink-alarm', { kind: 'circuit-open', active: true, status: result.status, code: result.errorCode, retryInMs });
+            }
+            this.wakeAt(this.breaker.retryAt());
+          }
+          this.deps.events.emit('delivery-failed', { id, sourceId, outcome: result.outcome, status: result.status, retryInMs: delay });
+          this.wakeAt(now + delay);
+          await this.deps.store.recordAttempt(id).catch(() => undefined);
+          return;
+        }
+        default:
+          result.outcome satisfies never;
       }
-      default:
-        result.outcome satisfies never;
+    } finally {
+      release();
     }
   }
 
   /** The server answered this record for good (delivered or rejected). */
   private finished(record: OutboundRecord, probe: boolean): void {
-    this.lastDone.set(record.sourceId, record.id);
+    this.reader.finished(record.id);
     this.attempts.delete(record.sourceId);
     this.notBefore.delete(record.sourceId);
     if (this.breaker.success(probe) && this.circuitAlarm) {

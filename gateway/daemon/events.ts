@@ -16,6 +16,10 @@ export interface DaemonEvents {
   /** Upstream alarm raised (active) or cleared: `auth` = credentials/TLS refused, delivery paused; `circuit-open` = server unreachable. */
   'uplink-alarm': [{ kind: 'auth' | 'circuit-open'; active: boolean; status?: number; code?: string; retryInMs?: number }];
   link: [{ sourceId: string; kind: string; detail?: string }];
+  /** An ASTM host query answered (or not) on the instrument's line: outcome, lookup result, counts, time. No ids. */
+  'host-query': [{ sourceId: string; outcome: string; lookup: string; specimens: number; found: number; ms: number }];
+  /** An ASTM order download (push mode) round. */
+  'order-push': [{ sourceId: string; outcome: string; orders: number; unmappable: number }];
   /** The store's alarms (gateway/store StoreAlarm): full, damaged, lease taken over; `cleared` ends one. PHI-free. */
   'store-alarm': [{ code: string; severity: 'error' | 'warning' | 'info'; message: string; cleared: boolean }];
   /** A signed checkpoint of the audit chain (for the fleet `events` topic): seq, head hash, time, signature. No PHI. */

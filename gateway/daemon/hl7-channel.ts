@@ -50,6 +50,12 @@ export class Hl7Channel {
   private readonly locks = new Map<string, Promise<unknown>>();
   private ackSeq = 0;
   private pruneTimer: NodeJS.Timeout | undefined;
+  /**
+   * Which dedupe keys exist (52-bit tags of them), loaded at start: a message whose key is not
+   * here needs no store lookup. A tag collision only costs a lookup that finds nothing.
+   */
+  private known = new Set<number>();
+  private reloading: number[] | undefined;
 
   constructor(
     readonly instrument: Hl7InstrumentConfig,
@@ -103,6 +109,7 @@ export class Hl7Channel {
 
   async start(): Promise<void> {
     const id = this.instrument.id;
+    await this.reloadKnown();
     this.pruneTimer = setInterval(() => void this.prune(), 60 * 60 * 1000);
     this.pruneTimer.unref();
     if (this.listener) {
@@ -122,13 +129,27 @@ export class Hl7Channel {
   async prune(): Promise<number> {
     const horizon = this.clock.now() - (this.deps.dedupeWindowMs ?? 7 * DAY);
     try {
-      return await this.deps.store.pruneDedupe((v) => {
+      const deleted = await this.deps.store.pruneDedupe((v) => {
         const e = parseEntry(v);
         return e === undefined || e.at < horizon;
       });
+      if (deleted > 0) await this.reloadKnown();
+      return deleted;
     } catch (e) {
       this.deps.logger.warn({ sourceId: this.instrument.id, err: describeError(e) }, 'HL7 dedupe prune failed');
       return 0;
+    }
+  }
+
+  /** Rebuilds the set of existing dedupe keys; keys committed meanwhile are kept. */
+  private async reloadKnown(): Promise<void> {
+    this.reloading = [];
+    try {
+      const next = new Set((await this.deps.store.dedupeKeys()).map(tagOf));
+      for (const t of this.reloading) next.add(t);
+      this.known = next;
+    } finally {
+      this.reloading = undefined;
     }
   }
 
@@ -210,11 +231,13 @@ export class Hl7Channel {
       }
       const key = this.deps.store.dedupeKey(dedupeText(sourceId, item.header));
       return await this.serialised(key, async () => {
-        const prev = parseEntry(await this.deps.store.readDedupe(key));
+        const prev = this.known.has(tagOf(key)) ? parseEntry(await this.deps.store.readDedupe(key)) : undefined;
         if (prev?.d.includes(item.digest)) return { ok: true, id: '', duplicate: true };
         if (prev) meta.controlIdReused = true;
         const entry: DedupeEntry = { d: [item.digest, ...(prev?.d ?? [])].slice(0, 8), at: this.clock.now() };
         const id = await this.deps.store.commitInbound(input, { key, value: Buffer.from(JSON.stringify(entry)) });
+        this.known.add(tagOf(key));
+        this.reloading?.push(tagOf(key));
         this.committed(id, item.raw.length);
         return { ok: true, id, duplicate: false };
       });
@@ -244,6 +267,8 @@ export class Hl7Channel {
     }
   }
 }
+
+const tagOf = (key: string): number => Number.parseInt(key.slice(-13), 16);
 
 function parseEntry(v: Buffer | undefined): DedupeEntry | undefined {
   if (v === undefined) return undefined;

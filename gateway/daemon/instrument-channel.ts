@@ -79,13 +79,13 @@ export class InstrumentChannel {
     this.responder = new AstmQueryResponder({
       ...common,
       ...(deps.search && { search: deps.search }),
-      onOutcome: (o) => deps.events.emit('link', { sourceId, kind: `query-${o.outcome}`, detail: `lookup=${o.lookup} specimens=${o.specimens} found=${o.found} ms=${o.ms}` }),
+      onOutcome: (o) => deps.events.emit('host-query', { sourceId, outcome: o.outcome, lookup: o.lookup, specimens: o.specimens, found: o.found, ms: o.ms }),
     });
     if (this.profile.orders.mode === 'push' && deps.search) {
       this.push = new AstmOrderPush({
         ...common,
         search: deps.search,
-        onOutcome: (o) => deps.events.emit('link', { sourceId, kind: `push-${o.outcome}`, detail: `orders=${o.orders} unmappable=${o.unmappable}` }),
+        onOutcome: (o) => deps.events.emit('order-push', { sourceId, outcome: o.outcome, orders: o.orders, unmappable: o.unmappable }),
       });
     }
     this.astm = this.newLine();

@@ -58,6 +58,8 @@ export async function simulateAstmInstrument(options: {
   maxTextPerFrame?: number;
   /** Sender reply timeout (E1381: 15 s); tests shorten it. */
   replyTimeoutMs?: number;
+  /** Wait after a NAK to ENQ (the receiver is busy; E1381: 10 s); tests shorten it. */
+  busyDelayMs?: number;
 }): Promise<SimulatedSendResult> {
   const link = await openLink(options.settings);
   const paced = new PacedWriter((bytes) => link.write(bytes), options.settings.baudRate);
@@ -66,6 +68,7 @@ export async function simulateAstmInstrument(options: {
     write: (bytes) => paced.write(bytes),
     maxTextPerFrame: options.maxTextPerFrame ?? 240,
     replyTimeoutMs: options.replyTimeoutMs,
+    busyDelayMs: options.busyDelayMs,
   });
   link.onData((chunk) => sender.consume(chunk));
   const result: SimulatedSendResult = { acknowledged: 0, failed: 0 };

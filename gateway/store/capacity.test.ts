@@ -72,7 +72,7 @@ describe('capacity and backpressure', () => {
 
   it('the free-disk floor refuses and resumes when space returns (free space injected: a mock for a full disk)', async () => {
     let free = 10_000;
-    const { store, alarms } = await openStore({ limits: { minFreeDiskBytes: 1_000_000 }, statfs: async () => ({ bavail: free, bsize: 1 }) });
+    const { store, alarms } = await openStore({ limits: { minFreeDiskBytes: 1_000_000 }, statfs: () => ({ bavail: free, bsize: 1 }) });
     await assert.rejects(store.commitInbound(input(1)), isFull);
     free = 50_000_000;
     await commitWhenAdmitted(store, 2);
@@ -81,7 +81,7 @@ describe('capacity and backpressure', () => {
 
   it('a write that finds the disk full is a refusal (STORE_FULL); the handle is reopened and writes resume (ENOSPC injected: a mock)', async () => {
     let free = 50_000_000;
-    const { store, alarms } = await openStore({ limits: { minFreeDiskBytes: 1_000_000 }, statfs: async () => ({ bavail: free, bsize: 1 }) });
+    const { store, alarms } = await openStore({ limits: { minFreeDiskBytes: 1_000_000 }, statfs: () => ({ bavail: free, bsize: 1 }) });
     const kept = await store.commitInbound(input(1));
     const db = (store as any).db;
     const realBatch = db.batch.bind(db);

@@ -1,4 +1,4 @@
-import { readdir, stat, statfs } from 'node:fs/promises';
+import { readdirSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabedgeError } from '../core/errors.js';
 import type { StoreAlarm } from './queue-types.js';
@@ -32,10 +32,11 @@ const REFRESH_WHEN_FULL_MS = 200;
 
 export type FullReason = 'bytes' | 'records' | 'disk';
 
-export type StatFs = (dir: string) => Promise<{ bavail: number; bsize: number }>;
+/** Free space of the file system holding `dir` (a fake only where a real full disk cannot be made). */
+export type StatFs = (dir: string) => { bavail: number; bsize: number };
 
-const realStatfs: StatFs = async (dir) => {
-  const s = await statfs(dir);
+const realStatfs: StatFs = (dir) => {
+  const s = statfsSync(dir);
   return { bavail: s.bavail, bsize: s.bsize };
 };
 
@@ -48,50 +49,56 @@ export function isNoSpace(e: unknown): boolean {
   return false;
 }
 
-async function dirBytes(dir: string): Promise<number> {
+/** The database directory is flat (LevelDB's files), so this is one readdir and a stat per file. */
+function dirBytes(dir: string): number {
   let total = 0;
-  for (const name of await readdir(dir)) {
-    const s = await stat(join(dir, name)).catch(() => undefined);
-    if (s?.isFile()) total += s.size;
+  for (const name of readdirSync(dir)) {
+    try {
+      const s = statSync(join(dir, name));
+      if (s.isFile()) total += s.size;
+    } catch {
+      // deleted by a compaction meanwhile
+    }
   }
   return total;
 }
 
+/**
+ * Measurements are synchronous and cached (at most one directory listing and one statfs per
+ * second; every 200 ms while full), so `admit` and `poll` answer at once: the commit path
+ * never awaits a measurement, and the link layer can ask at every ENQ.
+ */
 export class CapacityGuard {
   private bytes = 0;
   private free = Number.POSITIVE_INFINITY;
   private sinceRefresh = 0;
   private refreshedAt = Number.NEGATIVE_INFINITY;
-  private refreshing: Promise<void> | undefined;
   private full: FullReason | undefined;
-  /** A write failed with ENOSPC: full until a refresh shows the floor regained. */
+  /** A write failed with ENOSPC: full until a measurement shows the floor regained. */
   private noSpace = false;
 
   constructor(
     private readonly dir: string,
     readonly limits: StoreLimits,
-    private readonly deps: { now: () => number; alarm: (a: StoreAlarm) => void; statfs?: StatFs },
+    private readonly deps: { now: () => number; alarm: (a: StoreAlarm) => void; waiting: () => number; statfs?: StatFs },
   ) {}
 
-  /** Measures the directory and the free space now (at open, before the first admission). */
-  init(): Promise<void> {
-    return this.refresh();
-  }
-
-  /**
-   * Throws LABEDGE_ERR_STORE_FULL when a new record must be refused. Synchronous, on the
-   * last measurement; a stale measurement is renewed in the background, so the commit path
-   * never waits on a directory listing.
-   */
-  admit(waitingRecords: number): void {
-    const age = this.deps.now() - this.refreshedAt;
-    if (age >= (this.full ? REFRESH_WHEN_FULL_MS : REFRESH_MS)) this.refresh().catch(() => undefined);
-    const reason = this.evaluate(waitingRecords);
-    if (reason !== this.full) this.transition(reason);
+  /** Throws LABEDGE_ERR_STORE_FULL when a new record must be refused. */
+  admit(): void {
+    const reason = this.poll();
     if (reason) throw fullError(reason);
   }
 
-  /** Bytes just written (values), counted until the next refresh measures the directory. */
+  /** Whether new records are refused now (re-measuring when the last measurement is stale). */
+  poll(): FullReason | undefined {
+    const age = this.deps.now() - this.refreshedAt;
+    if (age >= (this.full ? REFRESH_WHEN_FULL_MS : REFRESH_MS)) this.refresh();
+    const reason = this.evaluate(this.deps.waiting());
+    if (reason !== this.full) this.transition(reason);
+    return reason;
+  }
+
+  /** Bytes just written, counted until the next measurement of the directory. */
   noteWritten(bytes: number): void {
     this.sinceRefresh += bytes;
   }
@@ -131,20 +138,17 @@ export class CapacityGuard {
     }
   }
 
-  private refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
-      try {
-        const [bytes, fs] = await Promise.all([dirBytes(this.dir), (this.deps.statfs ?? realStatfs)(this.dir)]);
-        this.bytes = bytes;
-        this.free = fs.bavail * fs.bsize;
-        this.sinceRefresh = 0;
-        this.refreshedAt = this.deps.now();
-        if (this.noSpace && this.free > this.limits.minFreeDiskBytes) this.noSpace = false;
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
-    return this.refreshing;
+  private refresh(): void {
+    try {
+      const fs = (this.deps.statfs ?? realStatfs)(this.dir);
+      this.bytes = dirBytes(this.dir);
+      this.free = fs.bavail * fs.bsize;
+      this.sinceRefresh = 0;
+      if (this.noSpace && this.free > this.limits.minFreeDiskBytes) this.noSpace = false;
+    } catch {
+      // measuring failed (the directory is being repaired?): keep the last figures
+    }
+    this.refreshedAt = this.deps.now();
   }
 }
 

@@ -116,7 +116,7 @@ export class QueueStore {
       const sealer = new RecordSealer(keyring);
       const state = await loadStoreState(db, sealer, runtime.scan);
       const clock = opts.clock ?? { now: () => Date.now() };
-      await runtime.start(state.seq, keyring, sealer, () => clock.now());
+      runtime.start(state.seq, state.counts, keyring, sealer, () => clock.now());
       return new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 2, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
     } catch (e) {
       await runtime.abort();
@@ -134,7 +134,7 @@ export class QueueStore {
     if (!Buffer.isBuffer(input.raw)) throw invalid('raw is not a Buffer');
     if (!Number.isFinite(input.receivedAt)) throw invalid('receivedAt is not a number');
     if (input.meta !== undefined && !codec.isMeta(input.meta)) throw invalid('meta values must be strings, booleans or finite numbers');
-    this.runtime.admit(this.state.counts); // LABEDGE_ERR_STORE_FULL: refused, the instrument keeps it
+    this.runtime.admit(); // LABEDGE_ERR_STORE_FULL: refused, the instrument keeps it
     const key = rk.inboundKey(this.nextSeq());
     const value = this.sealer.seal(key, codec.encodeInbound(input));
     const ops: WriteOp[] = [{ type: 'put', key, value }, ...this.audit.ingestOps(key, rk.idOfKey(key), input)];
@@ -152,6 +152,14 @@ export class QueueStore {
   /** The opaque key of an intake dedupe entry for some identifying text (a keyed MAC, never the text). */
   dedupeKey(text: string): string {
     return rk.PREFIX.dedupe + this.sealer.mac('dedupe', text);
+  }
+
+  /** Every dedupe key (keys only, nothing decrypted), so a caller can skip lookups for keys that cannot exist. */
+  async dedupeKeys(): Promise<string[]> {
+    this.assertOpen();
+    const keys: string[] = [];
+    for await (const key of this.db.keys(rk.prefixRange(rk.PREFIX.dedupe))) keys.push(key);
+    return keys;
   }
 
   /** A dedupe entry's value, or undefined (absent, or failing authentication: then it is simply not trusted). */
@@ -241,12 +249,18 @@ export class QueueStore {
     });
   }
 
-  /** The oldest outbound record of each source, oldest first. */
-  async outboundHeads(): Promise<OutboundRecord[]> {
+  /**
+   * The oldest outbound record of each source, oldest first. With `perSource` > 1, up to that
+   * many of each source's oldest records (each source's in order): the delivery worker reads
+   * ahead so it need not rescan every source after every delivery.
+   */
+  async outboundHeads(perSource = 1): Promise<OutboundRecord[]> {
     this.assertOpen();
     for (;;) {
       const heads: Array<{ seq: number; record: OutboundRecord }> = [];
       const corrupt: Corrupt[] = [];
+      let takenFrom = -1;
+      let taken = 0;
       const it = this.db.iterator(rk.prefixRange(rk.PREFIX.outbound));
       try {
         for (let entry = await it.next(); entry !== undefined; entry = await it.next()) {
@@ -255,7 +269,9 @@ export class QueueStore {
           if (parsed?.kind !== 'outbound') continue;
           try {
             heads.push({ seq: parsed.seq, record: { id: rk.idOfKey(key), ...this.sealer.open(key, value, codec.decodeOutbound) } });
-            it.seek(nextSourceStart(parsed.sourceNo)); // per-source FIFO: only the head matters
+            taken = parsed.sourceNo === takenFrom ? taken + 1 : 1;
+            takenFrom = parsed.sourceNo;
+            if (taken >= perSource) it.seek(nextSourceStart(parsed.sourceNo)); // per-source FIFO: only the head(s) matter
           } catch (e) {
             if (!isIntegrityError(e)) throw e;
             corrupt.push({ key, value, detail: e.message }); // keep going: the next record may be this source's head

@@ -82,5 +82,5 @@ export interface QueueStoreOptions {
    */
   onOperatorAccess?: (event: OperatorAccessEvent) => void | Promise<void>;
   /** Free-space probe; tests inject a fake only where a real full disk cannot be made. */
-  statfs?: (dir: string) => Promise<{ bavail: number; bsize: number }>;
+  statfs?: (dir: string) => { bavail: number; bsize: number };
 }

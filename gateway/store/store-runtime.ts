@@ -52,7 +52,7 @@ export class StoreRuntime {
   }
 
   /** Once the state is loaded: compares it with the witness, then starts witnessing and admitting. */
-  async start(seq: number, keyring: StoreKeyring, sealer: RecordSealer, now: () => number): Promise<void> {
+  start(seq: number, counts: QueueCounts, keyring: StoreKeyring, sealer: RecordSealer, now: () => number): void {
     const witnessed = this.files.witnessed;
     if (witnessed !== undefined && seq < witnessed) {
       this.alarm({
@@ -66,8 +66,9 @@ export class StoreRuntime {
     this.keyring = keyring;
     this.sealer = sealer;
     const limits = { ...DEFAULT_LIMITS, ...this.opts.limits };
-    this.guard = new CapacityGuard(this.files.dbDir, limits, { now, alarm: (a) => this.alarm(a), statfs: this.opts.statfs });
-    await this.guard.init();
+    const waiting = (): number => counts.inbound + counts.outbound;
+    this.guard = new CapacityGuard(this.files.dbDir, limits, { now, alarm: (a) => this.alarm(a), waiting, statfs: this.opts.statfs });
+    this.guard.poll();
   }
 
   alarm(a: StoreAlarm): void {
@@ -79,8 +80,8 @@ export class StoreRuntime {
   }
 
   /** Throws LABEDGE_ERR_STORE_FULL when a new message must be refused (synchronous). */
-  admit(counts: QueueCounts): void {
-    this.guard?.admit(counts.inbound + counts.outbound);
+  admit(): void {
+    this.guard?.admit();
   }
 
   /** The error a refused commit reports: STORE_FULL when the disk is full. */
@@ -91,7 +92,9 @@ export class StoreRuntime {
     return e;
   }
 
+  /** Re-measures when stale, so a caller asking while full (the link layer, at each ENQ) sees space return. */
   capacity(): { full: string | undefined; bytes: number; freeDiskBytes: number } {
+    this.guard?.poll();
     return this.guard?.state ?? { full: undefined, bytes: 0, freeDiskBytes: Number.POSITIVE_INFINITY };
   }
 

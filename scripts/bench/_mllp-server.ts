@@ -2,8 +2,12 @@
  * A server for scripts/bench/mllp.ts, run in its own process so server and senders do not share
  * an event loop. `labedge` = Hl7Channel with the real encrypted store (ACK after the synced commit,
  * dedupe index, audit entry); `labedge-tls` = the same over mutual TLS; `node-hl7-server` = the
- * peer library answering AA without persisting anything; `bare` = a minimal net server that finds
- * the end block and writes a fixed ACK (the ceiling for a Node MLLP listener). Prints `PORT n`.
+ * peer library answering AA without persisting anything (it re-delivers every earlier message of a
+ * connection with each new one, node-hl7-server#102, so the bench gives it one connection per
+ * message); `medplum` = a minimal listener written here that parses each message with @medplum/core
+ * Hl7Message and answers its buildAck(), persisting nothing (the Medplum agent minus its queue);
+ * `bare` = finds the end block and writes a fixed ACK (the ceiling for a Node MLLP listener).
+ * Prints `PORT n`.
  */
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,6 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server } from 'node-hl7-server';
+import { Hl7Message } from '@medplum/core';
 import { silentLogger } from '../../gateway/core/logger.js';
 import { Hl7Channel } from '../../gateway/daemon/hl7-channel.js';
 import type { DaemonEvents } from '../../gateway/daemon/events.js';
@@ -27,6 +32,29 @@ async function main(): Promise<number> {
       socket.setNoDelay(true);
       socket.on('data', (chunk: Buffer) => {
         for (let at = chunk.indexOf(0x1c); at >= 0; at = chunk.indexOf(0x1c, at + 1)) socket.write(ack);
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    stops.push(() => new Promise((r) => server.close(() => r())));
+    const a = server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+  if (kind === 'medplum') {
+    const server = createServer((socket) => {
+      socket.setNoDelay(true);
+      let pending: Buffer = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+        for (;;) {
+          const start = pending.indexOf(0x0b);
+          const end = pending.indexOf(0x1c, start + 1);
+          if (start < 0 || end < 0 || end + 1 >= pending.length) break;
+          const text = pending.toString('utf8', start + 1, end);
+          pending = pending.subarray(end + 2);
+          const ack = Hl7Message.parse(text).buildAck();
+          socket.write(`\x0b${ack.toString()}\x1c\r`);
+        }
       });
       socket.on('error', () => {});
     });
@@ -66,7 +94,8 @@ async function main(): Promise<number> {
   stops.push(async () => {
     await channel.stop();
     const s = await store.stats();
-    process.stderr.write(`labedge store: ${s.inbound} inbound records committed\n`);
+    const c = store.commitStats();
+    process.stderr.write(`labedge store: ${s.inbound} inbound records committed in ${c.batches} synced batches (${(c.submissions / Math.max(1, c.batches)).toFixed(1)} writes per fsync)\n`);
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });

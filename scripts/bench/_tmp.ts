@@ -1,15 +1,19 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { MllpClient } from '../../hardware/mllp-client.js';
-import { oru } from '../../test/integration/hl7-kit.js';
-for (const kind of ['node-hl7-server', 'labedge', 'labedge-tls']) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/_mllp-server.ts', kind], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  const { port, tls } = await new Promise<{ port: number; tls?: any }>((res) => child.stdout!.on('data', (c) => { out += c; const m = /PORT (\d+)/.exec(out); const p = /^PKI (.*)$/m.exec(out); if (m) res({ port: Number(m[1]), tls: p ? JSON.parse(p[1]!) : undefined }); }));
-  const c = await MllpClient.connect({ host: '127.0.0.1', port, ...(tls ? { tls } : {}) });
-  const times: number[] = [];
-  for (let i = 0; i < 40; i++) { const t = performance.now(); await c.send(oru(`T${i}`, { obx: 28 })); times.push(performance.now() - t); }
-  times.sort((a, b) => a - b);
-  console.log(kind, 'median ms', times[20]?.toFixed(2), 'p90', times[36]?.toFixed(2));
-  await c.close(); child.stdin!.end();
-  await new Promise((r) => child.once('exit', r));
-}
+const kind = process.argv[2] ?? 'labedge';
+const oru = readFileSync('test/fixtures/hl7/fhirconverter-ORU_R01-nist-lri-cbc.hl7', 'utf8').replace(/^\uFEFF/, '').trim().replaceAll('\n', '\r');
+const [h, t] = oru.split('|NIST-LRI-NG-002.00|');
+let n = 0;
+const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir=/tmp/prof', '--import', 'tsx', 'scripts/bench/_mllp-server.ts', kind], { stdio: ['pipe', 'pipe', 'inherit'] });
+let out = '';
+const port = await new Promise<number>((res) => child.stdout!.on('data', (c) => { out += c; const m = /PORT (\d+)/.exec(out); if (m) res(Number(m[1])); }));
+const clients = await Promise.all(Array.from({ length: 10 }, () => MllpClient.connect({ host: '127.0.0.1', port })));
+let acked = 0;
+const end = performance.now() + 4000;
+const t0 = performance.now();
+await Promise.all(clients.map(async (c) => { while (performance.now() < end) { const r = await c.send(`${h}|P${++n}|${t}\r`); if (r.code === 'AA') acked++; } }));
+console.log(kind, (acked * 1000 / (performance.now() - t0)).toFixed(0), 'msg/s');
+await Promise.all(clients.map((c) => c.close()));
+child.stdin!.end();
+await new Promise((r) => child.once('exit', r));

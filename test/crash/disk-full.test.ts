@@ -95,6 +95,7 @@ describe('disk full', () => {
               settings: { path: l.instrumentPath, baudRate: 115200, dataBits: 8, parity: 'none', stopBits: 1 },
               messages: Array.from({ length: count }, (_, i) => crashMessage(li + 1, first + i)),
               replyTimeoutMs: 2000,
+              busyDelayMs: 150, // the daemon answers ENQ with NAK (busy) while full
               onMessage: (i, ok, reason) => outcome.set(specimenOf(li + 1, first + i), ok ? 'ack' : (reason ?? 'failed')),
             }),
           ),
@@ -147,7 +148,7 @@ describe('disk full', () => {
       keyFile,
       limits: { minFreeDiskBytes: mounted ? 0 : FLOOR },
       onAlarm: (a) => alarms.push(a),
-      ...(mounted ? {} : { statfs: async () => ({ bavail: fakeFree ?? SIZE, bsize: 1 }) }),
+      ...(mounted ? {} : { statfs: () => ({ bavail: fakeFree ?? SIZE, bsize: 1 }) }),
     });
     const acked: string[] = [];
     const raw = (n: number) => Buffer.concat([Buffer.from(`H|\\^&\rP|1||DF-${n}\r`), Buffer.alloc(3000, 0x41 + (n % 26))]);

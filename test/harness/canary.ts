@@ -73,7 +73,7 @@ export const canaryInputs = {
     return [
       Buffer.concat([Buffer.from([0x05]), badChecksum, Buffer.from([0x04])]),
       Buffer.concat([Buffer.from([0x05]), two as Buffer, Buffer.from([0x04])]),
-      Buffer.concat([Buffer.from([0x05, 0x02]), Buffer.from(`1${'Drzzcanaryvet^CANSPEC-55121|'.repeat(3000)}`, 'latin1'), Buffer.from([0x04])]),
+      Buffer.concat([Buffer.from([0x05, 0x02]), Buffer.from(`1${'Drzzcanaryvet^CANSPEC-55121|'.repeat(2300)}`, 'latin1'), Buffer.from([0x04])]),
     ];
   },
   upstreamRejection: {

@@ -68,6 +68,12 @@ export interface FhirServerOptions {
   authorize?: (authorization: string | undefined) => boolean;
   /** Served without authorization at `{base}/.well-known/smart-configuration`. */
   smartConfiguration?: object;
+  /**
+   * Benchmarks only: answer every request 200 with a transaction-response (one `201 Created`
+   * per entry) after parsing the body, without validating or storing anything, so the
+   * client's own cost is what gets measured. TLS and client certificates are unchanged.
+   */
+  sink?: boolean;
   /** Called with each transaction Bundle once it has committed, in commit order (crash harness: delivery order). */
   onCommitted?: (bundle: unknown) => void;
 }
@@ -191,10 +197,9 @@ export async function startFhirServer(opts: FhirServerOptions): Promise<FhirTest
     const method = req.method ?? 'GET';
     const target = new URL(req.url ?? '/', 'https://harness.invalid');
     const record: FhirRequestRecord = { method, path: target.pathname, status: 0 };
-    const cn = (req.socket as TLSSocket).getPeerCertificate?.()?.subject?.CN;
-    if (typeof cn === 'string') record.clientCn = cn;
-    const serial = (req.socket as TLSSocket).getPeerCertificate?.()?.serialNumber;
-    if (typeof serial === 'string' && serial !== '') record.clientSerial = serial;
+    const peer = peerOf(req.socket as TLSSocket);
+    if (peer.cn !== undefined) record.clientCn = peer.cn;
+    if (peer.serial !== undefined) record.clientSerial = peer.serial;
     requests.push(record);
 
     const raw = await readBody(req, maxBodyBytes);
@@ -239,6 +244,10 @@ export async function startFhirServer(opts: FhirServerOptions): Promise<FhirTest
     if (raw === undefined) return [413, outcome('too-costly', 'request body too large')];
     if (target.pathname !== BASE_PATH && !target.pathname.startsWith(`${BASE_PATH}/`)) return [404, outcome('not-found', 'not a FHIR endpoint')];
     if (!METHODS.has(method)) return [405, outcome('not-supported', `method ${method} not supported`)];
+    if (opts.sink) {
+      const entries = (JSON.parse(raw.toString('utf8')) as { entry?: unknown[] }).entry ?? [];
+      return [200, { resourceType: 'Bundle', type: 'transaction-response', entry: entries.map(() => ({ response: { status: '201 Created' } })) }];
+    }
     let body: unknown;
     if (raw.length > 0) {
       try {
@@ -326,6 +335,20 @@ export async function startFhirServer(opts: FhirServerOptions): Promise<FhirTest
       await closing;
     },
   };
+}
+
+/** The client certificate's CN and serial, read once per connection (getPeerCertificate is costly). */
+const peers = new WeakMap<TLSSocket, { cn?: string; serial?: string }>();
+function peerOf(socket: TLSSocket): { cn?: string; serial?: string } {
+  let peer = peers.get(socket);
+  if (!peer) {
+    const cert = socket.getPeerCertificate?.();
+    peer = {};
+    if (typeof cert?.subject?.CN === 'string') peer.cn = cert.subject.CN;
+    if (typeof cert?.serialNumber === 'string' && cert.serialNumber !== '') peer.serial = cert.serialNumber;
+    peers.set(socket, peer);
+  }
+  return peer;
 }
 
 type FhirResult = Awaited<ReturnType<FhirRouter['handleRequest']>>;

@@ -63,3 +63,24 @@ export class PhiWitness {
     return hits;
   }
 }
+
+/**
+ * Runs a command function in this process, as main.ts would (exit code from its result or
+ * its error, the one-line failure report on stderr), capturing its lines. For commands that
+ * take a CommandIo; saves a process start per call in long suites.
+ */
+export async function runInProcess(command: (argv: string[], io: { out(l: string): void; err(l: string): void }) => Promise<number>, argv: string[]): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const io = { out: (l: string) => void (stdout += `${l}\n`), err: (l: string) => void (stderr += `${l}\n`) };
+  try {
+    const code = await command(argv, io);
+    return { code, stdout, stderr };
+  } catch (e) {
+    const { failureReport } = await import('../../gateway/core/crash-handlers.js');
+    const { isLabedgeError } = await import('../../gateway/core/errors.js');
+    stderr += failureReport(e, false);
+    const usage = isLabedgeError(e) && (e.code === 'LABEDGE_ERR_USAGE' || e.code === 'LABEDGE_ERR_CONFIG');
+    return { code: usage ? 2 : 1, stdout, stderr };
+  }
+}

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { auditStoreKit, deviceKeyPem, fillChain, type AuditStoreKit } from '../harness/audit-kit.js';
 import { CANARIES, canariesIn } from '../harness/canary.js';
+import { runInProcess } from '../harness/phi-scan.js';
+import { auditCommand } from '../../gateway/cli/cmd-audit.js';
 import { validateFhirResource } from '../harness/fhir-validate.js';
 import { createTransformStep, messageDigest } from '../../gateway/daemon/transform-worker.js';
 import { checkpointNow } from '../../gateway/audit/checkpointer.js';
@@ -23,6 +25,8 @@ function labedge(args: string[]) {
 }
 
 const KEY = deviceKeyPem('rsa');
+/** The same command in this process (no process start): for the many calls; the real CLI is spawned where exit codes and stderr matter. */
+const audit = (args: string[]) => runInProcess(auditCommand, args);
 const TOKEN = 'operator-token-0123456789abcdef';
 
 describe('labedge audit: verify, checkpoints, export, trace', () => {
@@ -77,24 +81,24 @@ describe('labedge audit: verify, checkpoints, export, trace', () => {
     assert.match(r.stdout, /^OK/m);
   });
 
-  it('export: jsonl, FHIR AuditEvents that validate, RFC 5424 syslog; none carries PHI', () => {
-    const jsonl = labedge(['audit', 'export', '--since', '1h', ...dd()]);
+  it('export: jsonl, FHIR AuditEvents that validate, RFC 5424 syslog; none carries PHI', async () => {
+    const jsonl = await audit(['export', '--since', '1h', ...dd()]);
     assert.equal(jsonl.code, 0, jsonl.stderr);
     const records = jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(records.slice(0, 3).map((r) => r.kind), ['ingest', 'transform', 'deliver']);
-    const fhir = labedge(['audit', 'export', '--since', '2000-01-01', '--format', 'fhir', ...dd()]);
+    const fhir = await audit(['export', '--since', '2000-01-01', '--format', 'fhir', ...dd()]);
     assert.equal(fhir.code, 0, fhir.stderr);
     const events = fhir.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.ok(events.length >= 353);
     for (const e of events.slice(0, 10)) assert.deepEqual(validateFhirResource(e), []);
-    const syslog = labedge(['audit', 'export', '--since', '1h', '--format', 'syslog', ...dd()]);
+    const syslog = await audit(['export', '--since', '1h', '--format', 'syslog', ...dd()]);
     assert.equal(syslog.code, 0, syslog.stderr);
     assert.match(syslog.stdout.split('\n')[0] ?? '', /^<110>1 \S+ labedge-test labedge - INGEST \[labedge@32473 seq="1" kind="ingest"/);
     assert.deepEqual(canariesIn(jsonl.stdout + fhir.stdout + syslog.stdout + jsonl.stderr + fhir.stderr + syslog.stderr), []);
-    assert.equal(labedge(['audit', 'export', ...dd()]).code, 2, '--since is required');
+    assert.equal((await audit(['export', ...dd()])).code, 2, '--since is required');
   });
 
-  it('trace: ingest → transform → deliver with one digest, equal to the Provenance entity; no PHI without a credential', () => {
+  it('trace: ingest → transform → deliver with one digest, equal to the Provenance entity; no PHI without a credential', async () => {
     const r = labedge(['audit', 'trace', inboundId, ...dd()]);
     assert.equal(r.code, 0, r.stderr);
     const digest = messageDigest(raw);
@@ -104,7 +108,7 @@ describe('labedge audit: verify, checkpoints, export, trace', () => {
     assert.match(r.stdout, /digests agree across stages; journey complete/);
     assert.match(r.stdout, /Observation\/\d+\/_history\/1/);
     assert.deepEqual(canariesIn(r.stdout + r.stderr), []);
-    const json = JSON.parse(labedge(['audit', 'trace', digest, '--json', ...dd()]).stdout);
+    const json = JSON.parse((await audit(['trace', digest, '--json', ...dd()])).stdout);
     assert.deepEqual(json.stages.map((s: { kind: string }) => s.kind), ['ingest', 'transform', 'deliver']);
     assert.ok(json.stages.every((s: { digest?: string }) => s.digest === undefined || s.digest === digest));
   });
@@ -117,22 +121,22 @@ describe('labedge audit: verify, checkpoints, export, trace', () => {
     assert.match(refused.stderr, /operator token does not match/);
     assert.deepEqual(canariesIn(refused.stdout + refused.stderr), []);
 
-    const shown = labedge(['audit', 'trace', inboundId, '--config', config, '--operator-token-file', tokenFile]);
+    const shown = await audit(['trace', inboundId, '--config', config, '--operator-token-file', tokenFile]);
     assert.equal(shown.code, 0, shown.stderr);
     assert.match(shown.stdout, /payload: \d+ bytes, sha256 matches the ingest digest/);
     assert.ok(shown.stdout.includes(CANARIES[0] as string), 'the authorised operator sees the message');
 
-    const tail = labedge(['audit', 'export', '--since', '1h', ...dd()]).stdout.trim().split('\n').map((l) => JSON.parse(l)).slice(-3);
+    const tail = (await audit(['export', '--since', '1h', ...dd()])).stdout.trim().split('\n').map((l) => JSON.parse(l)).slice(-3);
     const kinds = tail.map((t) => t.kind);
     assert.ok(kinds.includes('operator-auth-failure'));
     const access = tail.find((t) => t.kind === 'payload-access');
     assert.equal(access?.operator, 'jdoe');
     assert.deepEqual(access?.ids, [inboundId]);
-    assert.equal(labedge(['audit', 'verify', ...dd()]).code, 0, 'the chain stays intact');
+    assert.equal((await audit(['verify', ...dd()])).code, 0, 'the chain stays intact');
   });
 
   it('verify names the first bad seq (exit 1): a deleted entry, then a truncation only an outside checkpoint shows', async () => {
-    const cp = labedge(['audit', 'checkpoints', '--last', ...dd()]);
+    const cp = await audit(['checkpoints', '--last', ...dd()]);
     assert.equal(cp.code, 0, cp.stderr);
     const cpFile = join(kit.dir, 'checkpoint.json');
     await writeFile(cpFile, cp.stdout);
@@ -151,8 +155,8 @@ describe('labedge audit: verify, checkpoints, export, trace', () => {
       await db.del(AUDIT_HEAD_KEY);
       for await (const key of db.keys({ gte: 'c!', lt: 'c"' })) await db.del(key);
     });
-    assert.equal(labedge(['audit', 'verify', ...dd()]).code, 1, 'a missing head mark is itself a break');
-    r = labedge(['audit', 'verify', '--from-checkpoint', cpFile, ...dd()]);
+    assert.equal((await audit(['verify', ...dd()])).code, 1, 'a missing head mark is itself a break');
+    r = await audit(['verify', '--from-checkpoint', cpFile, ...dd()]);
     assert.equal(r.code, 1);
     assert.ok(seq > 57);
     assert.match(r.stderr, /broken at seq 57 \(truncated\): the chain ends at seq 56 but a signed checkpoint covers seq \d+/);

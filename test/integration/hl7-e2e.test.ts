@@ -13,7 +13,11 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MllpClient } from '../../hardware/mllp-client.js';
 import { spawnDaemon, startUpstream, type DaemonProcess } from '../harness/daemon-process.js';
+import { canariesIn, canariesInDir } from '../harness/canary.js';
 import { makePki, oru } from './hl7-kit.js';
+
+/** Planted PHI (test/harness/canary.ts): must appear upstream and nowhere else. */
+const CANARY_PATIENT = { id: 'CANARY-PID-93817', name: 'Zzcanaryfam^Quentessa', birth: '19230817' };
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -66,7 +70,7 @@ test('MLLP over mutual TLS → store → FHIR, SIGKILL mid-stream: every AA is u
         if (Date.now() > deadline) throw new Error(`sender ${s} gave up at ${id}`);
         try {
           client ??= await MllpClient.connect({ host: '127.0.0.1', port, tls: { ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem }, ackTimeoutMs: 3000 });
-          const reply = await client.send(oru(id));
+          const reply = await client.send(oru(id, { value: '4817.29', patient: CANARY_PATIENT }));
           if (reply.code === 'AA' && reply.controlId === id) {
             acked.push(id);
             break;
@@ -87,6 +91,7 @@ test('MLLP over mutual TLS → store → FHIR, SIGKILL mid-stream: every AA is u
   await sleep(Math.floor(Math.random() * 40));
   const ackedBeforeKill = acked.length;
   await daemon.kill('SIGKILL');
+  const firstRunLog = daemon.output();
   await sleep(300);
   daemon = spawnDaemon(config);
   t.after(() => daemon.kill('SIGTERM'));
@@ -112,7 +117,11 @@ test('MLLP over mutual TLS → store → FHIR, SIGKILL mid-stream: every AA is u
   assert.equal(counts.Observation, 3 * wanted.size, 'three Observations per message, none duplicated');
   assert.equal(counts.DiagnosticReport, wanted.size);
   assert.deepEqual(upstream.fhir.validationErrors, []);
-  // The log shows the TLS listener and never the content of a message.
+  // The log shows the TLS listener and never the content of a message; the store is opaque at rest.
   assert.match(daemon.output(), /MLLP listener \(TLS, client certificates required\)/);
-  assert.doesNotMatch(daemon.output(), /Testpatient|P-E2E-/);
+  const logs = firstRunLog + daemon.output();
+  assert.deepEqual(canariesIn(logs), []);
+  assert.doesNotMatch(logs, /E2E-/);
+  await daemon.kill('SIGTERM');
+  assert.deepEqual(await canariesInDir(join(dir, 'data')), []);
 });

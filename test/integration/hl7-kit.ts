@@ -16,11 +16,11 @@ import type { Hl7InstrumentConfig, Hl7Transport } from '../../gateway/hl7/hl7-in
 import { parseHl7 } from '../../gateway/hl7/parser.js';
 import { QueueStore } from '../../gateway/store/queue-store.js';
 
-export function oru(controlId: string, opts: { sender?: string; value?: string; obx?: number } = {}): string {
+export function oru(controlId: string, opts: { sender?: string; value?: string; obx?: number; patient?: { id: string; name: string; birth: string } } = {}): string {
   const obx = Array.from({ length: opts.obx ?? 3 }, (_, i) => `OBX|${i + 1}|NM|GLU${i}^Glucose ${i}^L||${opts.value ?? `${5 + i}.${i}`}|mmol/L|3.9-6.1|N|||F|||20240105083000`);
   return [
     `MSH|^~\\&|${opts.sender ?? 'ANALYZER'}|LAB|LIS|HOSP|20240105083512-0500||ORU^R01^ORU_R01|${controlId}|P|2.5.1`,
-    `PID|1||P-${controlId}^^^LAB^MR||Testpatient^Fake`,
+    opts.patient ? `PID|1||${opts.patient.id}^^^LAB^MR||${opts.patient.name}||${opts.patient.birth}` : `PID|1||P-${controlId}^^^LAB^MR||Testpatient^Fake`,
     `OBR|1|PL-${controlId}|FI-${controlId}|GLU^Glucose panel^L|||20240105080000`,
     ...obx,
   ].map((s) => `${s}\r`).join('');

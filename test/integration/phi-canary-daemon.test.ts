@@ -12,7 +12,8 @@ import { messageDigest } from '../../gateway/audit/message-digest.js';
 import { tokenDigest } from '../../gateway/audit/operator-auth.js';
 import { startUpstream, writeDaemonConfig, spawnDaemon, type DaemonProcess } from '../harness/daemon-process.js';
 import { CANARIES, canaryInputs } from '../harness/canary.js';
-import { PhiWitness, runLabedge } from '../harness/phi-scan.js';
+import { PhiWitness, runInProcess, runLabedge } from '../harness/phi-scan.js';
+import { auditCommand } from '../../gateway/cli/cmd-audit.js';
 
 const TOKEN = 'phi-suite-operator-token-7f3a9c';
 
@@ -36,10 +37,14 @@ test('daemon under bad input, upstream echoes and kill -9: no canary escapes, an
     await rm(dir, { recursive: true, force: true });
   });
   const witness = new PhiWitness();
+  const inputs = await mkdtemp(join(tmpdir(), 'labedge-phi-inputs-')); // planted inputs live outside the scanned tree
+  t.after(() => rm(inputs, { recursive: true, force: true }));
+  const t0 = performance.now();
+  const mark = (what: string) => t.diagnostic(`${what} at ${Math.round(performance.now() - t0)} ms`);
   const configFile = await writeDaemonConfig(dir, { upstream, instruments: [{ id: 'canary-line', path: line.hostPath, baudRate: 115200 }] });
   const config = JSON.parse(await readFile(configFile, 'utf8'));
   await writeFile(configFile, JSON.stringify({ ...config, operators: [{ name: 'phi-officer', tokenSha256: tokenDigest(TOKEN) }] }));
-  const tokenFile = join(dir, 'token');
+  const tokenFile = join(inputs, 'token');
   await writeFile(tokenFile, TOKEN, { mode: 0o600 });
   const dataDir = config.dataDir as string;
 
@@ -73,12 +78,14 @@ test('daemon under bad input, upstream echoes and kill -9: no canary escapes, an
   assert.equal(sent.failed, 0);
   await sendRaw(canaryInputs.badFrames());
   await daemon?.waitFor('dead-lettered', 30_000);
+  mark('round 1 done');
   // Round 2: the upstream stalls; kill -9 while messages are committed but not delivered.
   upstream.fhir.faults.push({ kind: 'status', status: 503, body: canaryInputs.upstreamError }, { kind: 'status', status: 503 }, { kind: 'status', status: 503 });
   await sendRaw([await canaryInputs.framedCapture()]);
   await simulateAstmInstrument({ settings, messages: allFields });
   witness.add('daemon log before the kill', daemon?.output() ?? '');
   await daemon?.kill('SIGKILL');
+  mark('killed');
   upstream.fhir.faults.length = 0;
   await start();
   // The all-fields message is delivered once the upstream holds a Provenance naming its digest.
@@ -90,28 +97,31 @@ test('daemon under bad input, upstream echoes and kill -9: no canary escapes, an
     await sleep(200);
   }
   await sleep(300);
+  mark('delivered after restart');
   await daemon?.kill('SIGTERM');
   witness.add('daemon log after the restart', daemon?.output() ?? '');
 
-  // Every operator-facing output, one command at a time (the store has one writer).
+  // Every operator-facing output, one command at a time (the store has one writer). The
+  // audit commands run in this process (the same command code, no process start each).
   const dd = ['--data-dir', dataDir];
-  const outputs: Record<string, Awaited<ReturnType<typeof runLabedge>>> = {};
-  for (const [name, args] of Object.entries({
-    verify: ['audit', 'verify'],
-    jsonl: ['audit', 'export', '--since', '1h'],
-    fhir: ['audit', 'export', '--since', '1h', '--format', 'fhir'],
-    syslog: ['audit', 'export', '--since', '1h', '--format', 'syslog'],
-    stats: ['queue', 'stats'],
-    dlq: ['queue', 'dlq', 'list'],
-    badConfig: ['run', '--config', join(dir, 'canary-config.json')],
-  })) {
-    if (name === 'badConfig') await writeFile(join(dir, 'canary-config.json'), canaryInputs.configText);
-    outputs[name] = await runLabedge([...args, ...(name === 'badConfig' ? [] : dd)]);
-    witness.addCli(name, outputs[name] as Awaited<ReturnType<typeof runLabedge>>);
-  }
-  assert.equal(outputs.verify?.code, 0, `the chain survives kill -9: ${outputs.verify?.stdout}${outputs.verify?.stderr}`);
-  assert.equal(outputs.badConfig?.code, 2);
-  const records = (outputs.jsonl?.stdout ?? '').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const audit = (args: string[]) => runInProcess(auditCommand, [...args, ...dd]);
+  await writeFile(join(inputs, 'canary-config.json'), canaryInputs.configText);
+  const [badConfig, stats] = await Promise.all([runLabedge(['run', '--config', join(inputs, 'canary-config.json')]), runLabedge(['queue', 'stats', ...dd])]);
+  const outputs = {
+    badConfig,
+    stats,
+    dlq: await runLabedge(['queue', 'dlq', 'list', ...dd]),
+    verify: await audit(['verify']),
+    jsonl: await audit(['export', '--since', '1h']),
+    fhir: await audit(['export', '--since', '1h', '--format', 'fhir']),
+    syslog: await audit(['export', '--since', '1h', '--format', 'syslog']),
+  };
+  for (const [name, r] of Object.entries(outputs)) witness.addCli(name, r);
+  mark('cli outputs');
+  assert.equal(outputs.verify.code, 0, `the chain survives kill -9: ${outputs.verify.stdout}${outputs.verify.stderr}`);
+  assert.equal(outputs.badConfig.code, 2);
+  assert.equal(outputs.stats.code, 0, outputs.stats.stderr);
+  const records = outputs.jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const kinds = new Set(records.map((r) => r.kind));
   for (const k of ['app-start', 'app-stop', 'config-change', 'ingest', 'transform', 'deliver', 'dead-letter', 'uplink-auth-failure']) assert.ok(kinds.has(k), `audit has ${k}`);
   assert.ok(kinds.has('reject') || records.filter((r) => r.kind === 'deliver').length >= 3, 'malformed input was recorded');
@@ -128,12 +138,12 @@ test('daemon under bad input, upstream echoes and kill -9: no canary escapes, an
   assert.match(trace.stdout, /digests agree across stages; journey complete/);
 
   // An operator may see the payload; that is audited, and the chain still verifies.
-  const shown = await runLabedge(['audit', 'trace', String(ingest.inboundId), '--config', configFile, '--operator-token-file', tokenFile]);
+  const shown = await runInProcess(auditCommand, ['trace', String(ingest.inboundId), '--config', configFile, '--operator-token-file', tokenFile]);
   assert.equal(shown.code, 0, shown.stderr);
   assert.ok(CANARIES.some((c) => shown.stdout.includes(c)), 'the authorised view shows the message');
-  const after = await runLabedge(['audit', 'export', '--since', '1h', ...dd]);
+  const after = await audit(['export', '--since', '1h']);
   assert.ok(after.stdout.includes('"kind":"payload-access"') && after.stdout.includes('phi-officer'));
-  assert.equal((await runLabedge(['audit', 'verify', ...dd])).code, 0);
+  assert.equal((await audit(['verify'])).code, 0);
 
   witness.addDir(dir);
   assert.deepEqual(await witness.leaks(), []);

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canaryInputs } from '../harness/canary.js';
-import { PhiWitness, runLabedge } from '../harness/phi-scan.js';
+import { PhiWitness, runInProcess, runLabedge } from '../harness/phi-scan.js';
+import { auditCommand } from '../../gateway/cli/cmd-audit.js';
 import { validateFhirResource } from '../harness/fhir-validate.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -31,16 +32,17 @@ test('demo with canary PHI everywhere: no canary in any output or file; every jo
     assert.match(demo.stdout, /audit chain +\d+ entries, verified/);
 
     const dd = ['--data-dir', dataDir];
-    // One at a time: the store has a single writer (a lock), as on the box.
-    const run = async (args: string[]) => runLabedge([...args, ...dd]);
-    const stats = await run(['queue', 'stats']);
-    const list = await run(['queue', 'list']);
-    const dlq = await run(['queue', 'dlq', 'list']);
-    const verify = await run(['audit', 'verify']);
-    const jsonl = await run(['audit', 'export', '--since', '1h']);
-    const fhir = await run(['audit', 'export', '--since', '1h', '--format', 'fhir']);
-    const syslog = await run(['audit', 'export', '--since', '1h', '--format', 'syslog']);
-    const checkpoints = await run(['audit', 'checkpoints']);
+    // One at a time: the store has a single writer (a lock), as on the box. The audit
+    // commands run in this process (same code as the CLI, without a process start each).
+    const audit = (args: string[]) => runInProcess(auditCommand, [...args, ...dd]);
+    const stats = await runLabedge(['queue', 'stats', ...dd]);
+    const list = await runLabedge(['queue', 'list', ...dd]);
+    const dlq = await runLabedge(['queue', 'dlq', 'list', ...dd]);
+    const verify = await audit(['verify']);
+    const jsonl = await audit(['export', '--since', '1h']);
+    const fhir = await audit(['export', '--since', '1h', '--format', 'fhir']);
+    const syslog = await audit(['export', '--since', '1h', '--format', 'syslog']);
+    const checkpoints = await audit(['checkpoints']);
     for (const [name, r] of Object.entries({ stats, list, dlq, verify, jsonl, fhir, syslog, checkpoints })) {
       witness.addCli(name, r);
       assert.equal(r.code, 0, `${name}: ${r.stderr}`);
@@ -55,7 +57,7 @@ test('demo with canary PHI everywhere: no canary in any output or file; every jo
     for (const line of fhir.stdout.trim().split('\n')) assert.deepEqual(validateFhirResource(JSON.parse(line)), []);
 
     const traces = [];
-    for (const i of ingests) traces.push(await run(['audit', 'trace', i.inboundId as string]));
+    for (const i of ingests) traces.push(await audit(['trace', i.inboundId as string]));
     traces.forEach((t, n) => {
       witness.addCli(`trace ${ingests[n]?.inboundId}`, t);
       assert.equal(t.code, 0, t.stderr);
