@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { LabedgeError, describeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -8,6 +7,7 @@ import { canonicalJson } from './audit-codec.js';
 import { DEFAULT_AUDIT_SETTINGS, type AuditSettings } from './audit-config.js';
 import { checkpointNow } from './checkpointer.js';
 import { prunePayloads } from './payload-retention.js';
+import { softwareVersion } from '../uplink/software-version.js';
 import type { AuditCheckpoint, JsonValue } from './audit-types.js';
 
 type UplinkAlarm = { kind: 'auth' | 'circuit-open'; active: boolean; status?: number; code?: string };
@@ -33,26 +33,6 @@ export interface DaemonAuditOptions {
   instruments: number;
   settings?: AuditSettings;
   now?: () => number;
-}
-
-let version: string | undefined;
-
-/** The package version (from package.json beside the sources or the build). */
-export function labedgeVersion(): string {
-  if (version !== undefined) return version;
-  version = 'unknown';
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'labedge' && typeof pkg.version === 'string') {
-        version = pkg.version;
-        break;
-      }
-    } catch {
-      // try the next location
-    }
-  }
-  return version;
 }
 
 /** SHA-256 of the configuration in canonical JSON: a change of any setting changes it. */
@@ -92,7 +72,7 @@ export class DaemonAudit {
     }
     const digest = configDigest(this.o.config);
     const previous = await audit.readConfigMark();
-    await audit.append({ kind: 'app-start', body: { deviceId: this.o.deviceId, version: this.o.version ?? labedgeVersion(), configDigest: digest, instruments: this.o.instruments } });
+    await audit.append({ kind: 'app-start', body: { deviceId: this.o.deviceId, version: this.o.version ?? softwareVersion(), configDigest: digest, instruments: this.o.instruments } });
     if (previous !== digest) {
       await audit.append({ kind: 'config-change', body: { deviceId: this.o.deviceId, from: previous ?? null, to: digest } }, [audit.configMarkOp(digest)]);
     }

@@ -40,6 +40,8 @@ function describeStage(e: AuditEntry): string[] {
     }
     case 'dead-letter':
       return [`rejected upstream (HTTP ${b.status ?? '?'}${list(b.issues).length ? `, issues ${list(b.issues).join(' ')}` : ''}): dead-lettered as ${b.deadLetterId}, ${b.reasonCode}`];
+    case 'dlq-access':
+      return [`operator ${b.operator} ${String(b.action).replace('dlq-', '')}: ${list(b.ids).join(' → ')}`];
     default:
       return [JSON.stringify(b)];
   }

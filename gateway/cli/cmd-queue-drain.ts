@@ -56,6 +56,10 @@ export async function queueDrainCommand(argv: string[]): Promise<number> {
   const counts = { delivered: 0, deadLettered: 0 };
   let state: string | undefined;
   let refused: string | undefined;
+  type Outcome = 'drained' | 'refused' | 'timeout' | 'signal';
+  // Set once the wait below starts: an auth refusal ends the drain at once, before the paused
+  // record's backoff could let it through and hide the refusal from the operator.
+  let finish = (outcome: Outcome): void => void outcome;
   events.on('delivered', () => {
     counts.delivered++;
     state = undefined;
@@ -65,7 +69,10 @@ export async function queueDrainCommand(argv: string[]): Promise<number> {
     state = `retrying: ${e.outcome}${e.status ? ` ${e.status}` : ''}`;
   });
   events.on('uplink-alarm', (e) => {
-    if (e.kind === 'auth' && e.active) refused = `upstream refused our credentials (${e.status ?? e.code ?? 'TLS'})`;
+    if (e.kind === 'auth' && e.active) {
+      refused = `upstream refused our credentials (${e.status ?? e.code ?? 'TLS'})`;
+      finish('refused');
+    }
     if (e.kind === 'circuit-open') state = e.active ? 'server unreachable: probing' : undefined;
   });
 
@@ -96,7 +103,6 @@ export async function queueDrainCommand(argv: string[]): Promise<number> {
     }
   };
 
-  type Outcome = 'drained' | 'refused' | 'timeout' | 'signal';
   let stopTicking = (): void => undefined;
   let onSignal = (): void => undefined;
   let outcome: Outcome = 'drained';
@@ -104,6 +110,7 @@ export async function queueDrainCommand(argv: string[]): Promise<number> {
     if (start.inbound > 0) process.stderr.write(`labedge: ${start.inbound} inbound message(s) are not mapped yet (the daemon maps them); drain delivers what is mapped\n`);
     loop.wake();
     outcome = await new Promise<Outcome>((resolve) => {
+      finish = resolve;
       onSignal = () => resolve('signal');
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);

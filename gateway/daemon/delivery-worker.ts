@@ -55,7 +55,6 @@ export interface DeliveryWorkerDeps {
  */
 export class DeliveryWorker {
   private readonly inFlight = new Set<string>();
-  private readonly inFlightIds = new Set<string>();
   /** Requests on the wire (bounded by maxInFlight); a source stays busy until its record's fate is committed. */
   private posting = 0;
   private readonly reader: OutboundReader;
@@ -95,7 +94,7 @@ export class DeliveryWorker {
       return false;
     }
     if (this.posting >= this.maxInFlight) return false;
-    const heads = await this.reader.heads(this.inFlight, this.inFlightIds);
+    const heads = await this.reader.heads(this.inFlight);
     for (const record of heads) {
       if (this.stopped || this.posting >= this.maxInFlight) break;
       const { sourceId } = record;
@@ -141,16 +140,15 @@ export class DeliveryWorker {
 
   private start(record: OutboundRecord, probe: boolean): void {
     this.inFlight.add(record.sourceId);
-    this.inFlightIds.add(record.id);
     const p = this.deliver(record, probe)
       .catch((e) => {
         // The record's state is unknown (e.g. the store failed after the server took it): reread.
+        this.reader.release(record.id);
         this.reader.invalidate();
         this.breaker.release(probe);
         this.deps.logger.error({ sourceId: record.sourceId, id: record.id, err: describeError(e) }, 'delivery step failed');
       })
       .finally(() => {
-        this.inFlightIds.delete(record.id);
         this.inFlight.delete(record.sourceId);
         this.pending.delete(p);
         this.deps.wake();

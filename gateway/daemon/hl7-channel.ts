@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { SerialLine } from '../../hardware/serial-line.js';
 import { MllpListener, type MllpConnection, type MllpConnectionHandler } from '../../hardware/mllp-listener.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { describeError } from '../core/errors.js';
+import { describeError, LabedgeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Hl7InstrumentConfig } from '../hl7/hl7-instrument-config.js';
 import { Hl7Session, type CommitResult, type SessionEvent } from '../hl7/hl7-session.js';
@@ -71,9 +71,9 @@ export class Hl7Channel {
         ...(t.tls
           ? {
               tls: {
-                cert: readFileSync(t.tls.certFile),
-                key: readFileSync(t.tls.keyFile),
-                ca: readFileSync(t.tls.caFile),
+                cert: readTlsFile(instrument.id, t.tls.certFile),
+                key: readTlsFile(instrument.id, t.tls.keyFile),
+                ca: readTlsFile(instrument.id, t.tls.caFile),
                 ...(t.tls.pinnedFingerprints ? { pinnedFingerprints: t.tls.pinnedFingerprints } : {}),
               },
             }
@@ -265,6 +265,14 @@ export class Hl7Channel {
     } finally {
       if (this.locks.get(key) === settled) this.locks.delete(key);
     }
+  }
+}
+
+function readTlsFile(instrumentId: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new LabedgeError('LABEDGE_ERR_CONFIG', `instrument ${instrumentId}: cannot read MLLP TLS file ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
   }
 }
 

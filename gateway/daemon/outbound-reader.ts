@@ -17,6 +17,8 @@ export class OutboundReader {
   private readonly order = new Map<string, number>();
   private readonly truncated = new Set<string>();
   private readonly finishedDuringScan = new Set<string>();
+  /** Taken by the worker and neither finished nor put back: a rescan must not offer them again. */
+  private readonly taken = new Set<string>();
   private scanning = false;
   private expected = 0;
   private dirty = true;
@@ -27,10 +29,10 @@ export class OutboundReader {
   ) {}
 
   /** The next record of every source not in `busy`, oldest first. */
-  async heads(busy: ReadonlySet<string>, inFlightIds: ReadonlySet<string>): Promise<OutboundRecord[]> {
+  async heads(busy: ReadonlySet<string>): Promise<OutboundRecord[]> {
     const { outbound } = await this.store.stats();
     const starving = [...this.truncated].some((s) => !busy.has(s) && (this.buffers.get(s)?.length ?? 0) === 0);
-    if (this.dirty || outbound !== this.expected || starving) await this.rescan(outbound, inFlightIds);
+    if (this.dirty || outbound !== this.expected || starving) await this.rescan(outbound);
     const heads: OutboundRecord[] = [];
     for (const [sourceId, records] of this.buffers) {
       const head = records[0];
@@ -41,20 +43,30 @@ export class OutboundReader {
 
   /** The worker starts delivering this source's head. */
   take(sourceId: string): void {
-    this.buffers.get(sourceId)?.shift();
+    const record = this.buffers.get(sourceId)?.shift();
+    if (record) this.taken.add(record.id);
   }
 
   /** Delivered or dead-lettered: removed from the store by the worker. */
   finished(id: string): void {
+    this.taken.delete(id);
     this.expected -= 1;
     if (this.scanning) this.finishedDuringScan.add(id);
   }
 
   /** A delivery will be retried: its record goes back to the front of its source. */
   putBack(record: OutboundRecord): void {
+    // Untaken first: a rescan finishing after this point rebuilds the buffers from the store
+    // and must find this record free to offer again (it is still the source's head there).
+    this.taken.delete(record.id);
     const records = this.buffers.get(record.sourceId);
     if (records) records.unshift(record);
     else this.buffers.set(record.sourceId, [record]);
+  }
+
+  /** The worker gave up on this record without an outcome: the next rescan offers it again. */
+  release(id: string): void {
+    this.taken.delete(id);
   }
 
   /** Read from the store again at the next step. */
@@ -62,7 +74,7 @@ export class OutboundReader {
     this.dirty = true;
   }
 
-  private async rescan(outbound: number, inFlightIds: ReadonlySet<string>): Promise<void> {
+  private async rescan(outbound: number): Promise<void> {
     this.dirty = false;
     this.expected = outbound;
     this.scanning = true;
@@ -82,8 +94,8 @@ export class OutboundReader {
     const counts = new Map<string, number>();
     records.forEach((r, i) => {
       counts.set(r.sourceId, (counts.get(r.sourceId) ?? 0) + 1);
-      // In flight (started before the scan) or finished while it ran: not ours to start again.
-      if (inFlightIds.has(r.id) || this.finishedDuringScan.has(r.id)) return;
+      // Taken and not put back, or finished while the scan ran: not ours to offer again.
+      if (this.taken.has(r.id) || this.finishedDuringScan.has(r.id)) return;
       const list = this.buffers.get(r.sourceId);
       if (list) list.push(r);
       else this.buffers.set(r.sourceId, [r]);

@@ -116,7 +116,7 @@ test('property: adapter output is always well-formed records, whatever the paylo
   const spot = findAdapter('spotchem-el')!;
   fc.assert(
     fc.property(fc.string({ maxLength: 12 }), fc.string({ maxLength: 8 }), fc.string({ maxLength: 6 }), (id, type, analyte) => {
-      const clean = (x: string) => x.replace(/[\x00-\x1f\]\s]/g, '') || 'x';
+      const clean = (x: string) => x.replace(/[\p{Cc}\]\s]/gu, '') || 'x';
       const text = `\x0224/10/29 13:08 ID# ${clean(id)} [${clean(type)}] ${clean(analyte).replace(/^[^A-Za-z]/, 'A')} 5 mmol/L\x03`;
       const out = spot.toRecords(Buffer.from(text, 'latin1'));
       if (out === undefined) return;

@@ -57,6 +57,8 @@ function runAndKill(script: string, dataDir: string, keyFile: string, onReady: (
   let stderr = '';
   let lines = 0;
   let readyHandled = false;
+  // The ready check opens the store from this process: it must be over before the caller reopens.
+  let readyCheck: Promise<void> = Promise.resolve();
   return new Promise<Printed>((resolvePromise, reject) => {
     const killAt = 5 + Math.floor(Math.random() * 400); // after this many lines, plus a random delay
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -68,7 +70,8 @@ function runAndKill(script: string, dataDir: string, keyFile: string, onReady: (
         const [tag, a, b] = line.split(' ');
         if (tag === 'ready' && !readyHandled) {
           readyHandled = true;
-          onReady(child).catch(reject);
+          readyCheck = onReady(child);
+          readyCheck.catch(reject);
         } else if (tag === 'C' && a) printed.committed.add(a);
         else if (tag === 'T' && a && b) printed.transformed.set(a, b);
         lines += 1;
@@ -76,7 +79,7 @@ function runAndKill(script: string, dataDir: string, keyFile: string, onReady: (
       }
     });
     child.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolvePromise(printed);
+      if (signal === 'SIGKILL') readyCheck.then(() => resolvePromise(printed), reject);
       else reject(new Error(`child exited early (code ${code}): ${stderr.slice(0, 2000)}`));
     });
   });

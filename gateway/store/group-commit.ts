@@ -31,6 +31,7 @@ export interface GroupCommitStats {
 export class GroupCommitter {
   private pending: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private inFlight: Promise<void> | undefined;
   private closed = false;
   private readonly counters: GroupCommitStats = { batches: 0, submissions: 0 };
@@ -60,6 +61,10 @@ export class GroupCommitter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.immediate) {
+      clearImmediate(this.immediate);
+      this.immediate = undefined;
+    }
     while (this.inFlight || this.pending.length > 0) {
       if (!this.inFlight) this.flush();
       await this.inFlight;
@@ -67,7 +72,16 @@ export class GroupCommitter {
   }
 
   private schedule(): void {
-    if (this.inFlight || this.timer) return; // the running flush picks these up when it ends
+    if (this.inFlight || this.timer || this.immediate) return; // the running flush picks these up when it ends
+    if (this.windowMs <= 0) {
+      // No window: what was submitted in this turn of the event loop goes now; whatever
+      // arrives while that batch syncs goes in the next one (the fsync is the window).
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        this.flush();
+      });
+      return;
+    }
     // A ref'd timer: a pending durable write must keep the process alive.
     this.timer = setTimeout(() => {
       this.timer = undefined;

@@ -1,4 +1,6 @@
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KEY_BACKUP_FILE } from './keys.js';
 import type { KekProvider } from './kek-provider.js';
 import type { StoreAlarm } from './queue-types.js';
 import { ERASED_KEY, PREFIX, prefixRange } from './record-keys.js';
@@ -35,10 +37,12 @@ export async function cryptoErase(dataDir: string, kek: KekProvider, onAlarm: (a
   } finally {
     await db.close();
     await files.lease.release();
+    await rm(files.openMarker, { force: true });
   }
   const kekDestroyed = await kek.exists();
   await kek.destroy();
   // The witness would keep a fresh store from starting here; the box is being wiped anyway.
   await rm(files.witnessFile, { force: true });
+  await rm(join(dataDir, KEY_BACKUP_FILE), { force: true });
   return { dataKeys, kekDestroyed };
 }

@@ -110,6 +110,7 @@ describe('crypto-erase', () => {
     const result = await cryptoErase(dataDir, new FileKekProvider(keyFile));
     assert.deepEqual(result, { dataKeys: 2, kekDestroyed: true });
     await assert.rejects(stat(keyFile), /ENOENT/);
+    await assert.rejects(stat(join(dataDir, 'wrapped-keys.json')), /ENOENT/, 'the backup of the wrapped keys is gone too');
     await assert.rejects(QueueStore.open({ dataDir, keyFile }), (e: unknown) => e instanceof LabedgeError && e.code === 'LABEDGE_ERR_KEY' && /crypto-erased at/.test(e.message));
     const db = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
     assert.deepEqual(await db.keys({ gte: 'k!', lt: 'k"' }).all(), []);

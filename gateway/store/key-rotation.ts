@@ -49,6 +49,7 @@ export class KeyRotation {
     const next = Math.max(...this.s.keyring.ids(), ...(await this.storedKeyIds())) + 1;
     const dek = await addDataKey(this.s.db, this.s.kek, next);
     this.s.keyring.add(next, dek);
+    await this.s.keysChanged();
     this.cursor = undefined;
     this.oldSeenInPass = 0;
     this.stuckInPass = 0;
@@ -114,6 +115,7 @@ export class KeyRotation {
       this.s.keyring.remove(id);
       progress.retired.push(id);
     }
+    await this.s.keysChanged();
     progress.done = true;
     return progress;
   }

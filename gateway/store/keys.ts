@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { open as openFile, readFile, rename } from 'node:fs/promises';
 import { relative, resolve, isAbsolute } from 'node:path';
 import { LabedgeError } from '../core/errors.js';
 import { KEY_BYTES } from './crypto.js';
@@ -108,11 +109,59 @@ export async function addDataKey(db: StoreDb, kek: KekProvider, keyId: number): 
 }
 
 /**
- * Opens (or, for an empty store, creates) the keyring. An existing store never gets a new
- * key: a missing or wrong KEK is LABEDGE_ERR_KEY, so data is never silently abandoned.
+ * A copy of the wrapped data keys beside the database (`dataDir/wrapped-keys.json`), so a
+ * damaged table that held the `k!` entries does not make every record unreadable. The keys
+ * in it are wrapped by the KEK: without the KEK the file is useless, as the entries in the
+ * database are. Crypto-erase deletes it with them.
  */
-export async function openKeyring(db: StoreDb, kek: KekProvider): Promise<StoreKeyring> {
-  const wrappedKeys = await readWrappedKeys(db);
+export const KEY_BACKUP_FILE = 'wrapped-keys.json';
+
+export async function writeKeyBackup(file: string, keys: Array<{ keyId: number; wrapped: Buffer }>): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const handle = await openFile(tmp, 'w', 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify({ keys: keys.map((k) => ({ id: k.keyId, wrapped: k.wrapped.toString('base64') })) })}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, file);
+}
+
+async function readKeyBackup(file: string): Promise<Array<{ keyId: number; wrapped: Buffer }>> {
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as { keys?: Array<{ id?: unknown; wrapped?: unknown }> };
+    return (parsed.keys ?? []).flatMap((k) => (typeof k.id === 'number' && typeof k.wrapped === 'string' ? [{ keyId: k.id, wrapped: Buffer.from(k.wrapped, 'base64') }] : []));
+  } catch {
+    return [];
+  }
+}
+
+/** Keeps the backup equal to the database's wrapped keys. */
+export async function syncKeyBackup(db: StoreDb, file: string): Promise<void> {
+  const inDb = await readWrappedKeys(db);
+  const backup = await readKeyBackup(file);
+  const same = backup.length === inDb.length && inDb.every((k, i) => backup[i]?.keyId === k.keyId && backup[i]?.wrapped.equals(k.wrapped));
+  if (!same) await writeKeyBackup(file, inDb);
+}
+
+/**
+ * Opens (or, for an empty store, creates) the keyring. An existing store never gets a new
+ * key: a missing or wrong KEK is LABEDGE_ERR_KEY, so data is never silently abandoned. When
+ * the store lost its wrapped keys (damage) and the backup has them, they are restored.
+ */
+export async function openKeyring(db: StoreDb, kek: KekProvider, backup?: { file: string; restored: (ids: number[]) => void }): Promise<StoreKeyring> {
+  let wrappedKeys = await readWrappedKeys(db);
+  if (wrappedKeys.length === 0 && backup && !(await storeIsEmpty(db)) && !(await erasedAt(db))) {
+    const saved = await readKeyBackup(backup.file);
+    const usable = [];
+    for (const k of saved) if (await kek.unwrap(k.keyId, k.wrapped).catch(() => undefined)) usable.push(k);
+    if (usable.length > 0) {
+      await db.batch(usable.map((k) => ({ type: 'put' as const, key: dataKeyKey(k.keyId), value: k.wrapped })), { sync: true });
+      backup.restored(usable.map((k) => k.keyId));
+      wrappedKeys = usable;
+    }
+  }
   if (wrappedKeys.length === 0) {
     const erased = await erasedAt(db);
     if (erased) throw keyError(`this store was crypto-erased at ${erased}; its records cannot be read (remove the data directory to start afresh)`);

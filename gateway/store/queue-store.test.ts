@@ -281,11 +281,24 @@ describe('QueueStore: locking and keys', () => {
     assert.ok((await readdir(join(dataDir, 'damaged', kept ?? ''))).some((n) => n.startsWith('MANIFEST-')), 'the damaged copy is kept as it was');
   });
 
-  it('a store with records but no data key is refused', async () => {
+  it('a store that lost its wrapped data key gets it back from the backup beside it, with an alarm', async () => {
+    const store = await openStore();
+    const id = await store.commitInbound(input('a', 1));
+    await store.close();
+    await withRawDb((db) => db.del('k!00000001'));
+    const alarms: StoreAlarm[] = [];
+    const again = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
+    opened.push(again);
+    assert.deepEqual((await again.listInbound()).map((r) => r.id), [id]);
+    assert.match(alarms[0]?.message ?? '', /lost its wrapped data keys \(1\); restored/);
+  });
+
+  it('a store with records but no data key (and no backup) is refused', async () => {
     const store = await openStore();
     await store.commitInbound(input('a', 1));
     await store.close();
     await withRawDb((db) => db.del('k!00000001'));
+    await rm(join(dataDir, 'wrapped-keys.json'));
     await assert.rejects(openStore(), hasCode('LABEDGE_ERR_KEY'));
   });
 });

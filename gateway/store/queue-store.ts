@@ -6,7 +6,7 @@ import * as auditDrafts from '../audit/audit-drafts.js';
 import type { AuditDraft, DeadLetterAudit, DeliverAudit, RejectAudit, TransformAudit } from '../audit/audit-types.js';
 import { GroupCommitter, type GroupCommitStats, type WriteOp } from './group-commit.js';
 import { KeyLocks } from './key-locks.js';
-import { assertKeyFileOutside, FileKekProvider, openKeyring, type KekProvider, type StoreKeyring } from './keys.js';
+import { assertKeyFileOutside, FileKekProvider, KEY_BACKUP_FILE, openKeyring, syncKeyBackup, type KekProvider, type StoreKeyring } from './keys.js';
 import { DeadLetterOps, INTEGRITY_REASON, UNKNOWN_SOURCE_ID } from './dead-letter-ops.js';
 import { KeyRotation } from './key-rotation.js';
 import { sweepRule, type RetentionRule, type SweepResult } from './retention.js';
@@ -96,6 +96,7 @@ export class QueueStore {
         return synced;
       },
       alarm: (a) => runtime.alarm(a),
+      keysChanged: () => syncKeyBackup(db, runtime.keyBackupFile),
       operatorAccess: (e) => runtime.operatorAccess(e),
       assertOpen: () => this.assertOpen(),
     };
@@ -112,12 +113,17 @@ export class QueueStore {
     const runtime = await StoreRuntime.open(opts);
     const db = runtime.db;
     try {
-      const keyring = await openKeyring(db, kek);
+      const keyBackup = join(opts.dataDir, KEY_BACKUP_FILE);
+      const keyring = await openKeyring(db, kek, {
+        file: keyBackup,
+        restored: (ids) => runtime.alarm({ code: 'LABEDGE_ERR_STORE_DAMAGED', severity: 'error', message: `the store had lost its wrapped data keys (${ids.join(', ')}); restored from ${keyBackup}` }),
+      });
+      await syncKeyBackup(db, keyBackup);
       const sealer = new RecordSealer(keyring);
       const state = await loadStoreState(db, sealer, runtime.scan);
       const clock = opts.clock ?? { now: () => Date.now() };
       runtime.start(state.seq, state.counts, keyring, sealer, () => clock.now());
-      return new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 2, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
+      return new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 0, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
     } catch (e) {
       await runtime.abort();
       throw e;

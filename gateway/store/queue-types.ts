@@ -67,7 +67,7 @@ export interface QueueStoreOptions {
   keyFile: string;
   /** Another KEK provider (TPM2, PKCS#11) in place of the key file. */
   kek?: KekProvider;
-  /** How long the first commit of a group waits for others to join its fsync (default 2 ms). */
+  /** How long the first commit of a group waits for others to join its fsync (default 0: the fsync in flight is the window). */
   groupCommitWindowMs?: number;
   clock?: Pick<Clock, 'now'>;
   /** Capacity limits checked by commitInbound (defaults in capacity.ts). */

@@ -28,6 +28,8 @@ export interface StoreInternals {
   /** Re-seals the m! entries (written outside record locks) inside the next synced batch. */
   requestMetaReseal(): Promise<void>;
   alarm(alarm: StoreAlarm): void;
+  /** After a data key was added or retired: keeps the wrapped-key backup in step. */
+  keysChanged(): Promise<void>;
   operatorAccess(event: OperatorAccessEvent): Promise<void>;
   assertOpen(): void;
 }

@@ -1,4 +1,4 @@
-import { cp, link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabedgeError } from '../core/errors.js';
@@ -35,8 +35,14 @@ export const DB_DIR = 'store';
 export const WITNESS_FILE = 'commit-mark';
 export const DAMAGED_DIR = 'damaged';
 const LOG_LINKS_DIR = '.open-logs';
-/** Present while an open is under way: found at the next start, the previous open died hard (a LevelDB abort). */
-const OPENING_MARKER = '.opening';
+/**
+ * Present while the store is open (removed by a clean close): found at the next start, the
+ * last run ended without closing (SIGKILL, power loss, or LevelDB aborting on a damaged
+ * table), so the store is checked in a child before this process opens it.
+ */
+export const OPEN_MARKER = '.open';
+/** Above this, the check after an unclean exit reads every key but skips the full compaction. */
+const COMPACT_CHECK_MAX_BYTES = 256 * 1024 * 1024;
 
 export interface KeyScan {
   /** Keys per prefix ('i!', 'o!', …). */
@@ -54,6 +60,8 @@ export interface OpenedFiles {
   /** The mark the witness held before this open (undefined: none to compare). */
   witnessed: number | undefined;
   scan: KeyScan;
+  /** Removed by a clean close (StoreRuntime.close). */
+  openMarker: string;
 }
 
 export interface OpenFilesOptions {
@@ -100,7 +108,7 @@ async function droppedLogBytes(dbDir: string): Promise<number> {
   return dropped;
 }
 
-async function openAndScan(dbDir: string, leaseWaitMs: number, dataDir: string): Promise<{ db: StoreDb; scan: KeyScan }> {
+async function openAndScan(dbDir: string, leaseWaitMs: number, dataDir: string, marker: string): Promise<{ db: StoreDb; scan: KeyScan }> {
   if (await isHeadless(dbDir)) throw Object.assign(new Error('data files but no CURRENT file: Corruption'), { code: 'LEVEL_CORRUPTION' });
   const deadline = Date.now() + leaseWaitMs;
   for (;;) {
@@ -115,6 +123,7 @@ async function openAndScan(dbDir: string, leaseWaitMs: number, dataDir: string):
       throw e;
     }
     try {
+      await writeFile(marker, `${process.pid}\n`); // the lock is ours: from here, LevelDB may compact
       return { db, scan: await scanKeys(db) };
     } catch (e) {
       await db.close().catch(() => undefined);
@@ -140,6 +149,11 @@ async function repairAside(dataDir: string, dbDir: string): Promise<string> {
   if (!outcome.ok) {
     throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and LevelDB repair failed (${outcome.reason}); the damaged copy is kept at ${kept}`);
   }
+  // LevelDB may still abort on what repair kept (keys out of order survive a repair): check in a child first.
+  const check = await verifyInChild(dbDir, { compact: true });
+  if (!check.ok) {
+    throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and still unusable after LevelDB repair (${check.reason}); the damaged copy is kept at ${kept}`);
+  }
   return setAside.length > 0 ? `${kept} (tables set aside as unreadable: ${setAside.join(', ')})` : kept;
 }
 
@@ -150,16 +164,23 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   const witnessed = await readWitness(witnessFile);
   const logLinks = await linkLogsAside(dataDir, dbDir);
   const leaseWaitMs = opts.leaseWaitMs ?? 0;
-  const marker = join(dataDir, OPENING_MARKER);
-  // The last open died without a trace (SIGABRT in LevelDB): check the store in a child first.
-  const diedOpening = await readFile(marker).then(() => true, () => false);
-  const unsafe = diedOpening && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir) : { ok: true as const };
-  await writeFile(marker, `${process.pid}\n`);
+  const marker = join(dataDir, OPEN_MARKER);
+  // The last run did not close the store: check it in a child (LevelDB may abort on damage there, not here).
+  const unclean = await readFile(marker).then(() => true, () => false);
+  const unsafe = unclean && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir, { compact: (await dataBytes(dbDir)) <= COMPACT_CHECK_MAX_BYTES }) : { ok: true as const };
   try {
-    return await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, unsafe.ok ? undefined : unsafe.reason, opts);
-  } finally {
-    await rm(marker, { force: true });
+    return await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, unsafe.ok ? undefined : unsafe.reason, marker, opts);
+  } catch (e) {
+    // Handled cleanly; but a held store's marker belongs to its holder.
+    if (!(e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_LOCKED')) await rm(marker, { force: true });
+    throw e;
   }
+}
+
+async function dataBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir)) if (/\.(ldb|sst|log)$/.test(name)) total += (await stat(join(dir, name)).catch(() => ({ size: 0 }))).size;
+  return total;
 }
 
 async function openWithRepair(
@@ -170,13 +191,14 @@ async function openWithRepair(
   witnessed: number | undefined,
   logLinks: string,
   knownDamage: string | undefined,
+  openMarker: string,
   opts: OpenFilesOptions,
 ): Promise<OpenedFiles> {
   let opened: { db: StoreDb; scan: KeyScan };
   let repaired = false;
   try {
     if (knownDamage) throw Object.assign(new Error(`the last open aborted and a check found: ${knownDamage}: Corruption`), { code: 'LEVEL_CORRUPTION' });
-    opened = await openAndScan(dbDir, leaseWaitMs, dataDir);
+    opened = await openAndScan(dbDir, leaseWaitMs, dataDir, openMarker);
   } catch (e) {
     if (e instanceof LabedgeError) throw e;
     const kind = classifyOpenFailure(e);
@@ -192,7 +214,7 @@ async function openWithRepair(
       message: `the store failed to open (${reason}); the damaged copy is kept at ${kept} and LevelDB repair ran: records may be missing, compare with the audit trail`,
     });
     try {
-      opened = await openAndScan(dbDir, 0, dataDir);
+      opened = await openAndScan(dbDir, 0, dataDir, openMarker);
     } catch (again) {
       throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and repair did not help (${failureReason(again)}); the damaged copy is kept at ${kept}`, { cause: again });
     }
@@ -228,7 +250,7 @@ async function openWithRepair(
     }
     const { lease, previous } = await StoreLease.take(dataDir);
     if (previous) opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `took over a stale lease from ${describeLease(previous)}: its process is gone` });
-    return { db, dbDir, lease, witnessFile, witnessed, scan };
+    return { db, dbDir, lease, witnessFile, witnessed, scan, openMarker };
   } catch (e) {
     await db.close().catch(() => undefined);
     throw e;

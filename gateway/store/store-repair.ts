@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
  * a failed attempt the daemon can report, not a crash loop.
  */
 const CHILD = `
-const [levelEntry, dir, mode] = process.argv.slice(1);
+const [levelEntry, dir, mode, compact] = process.argv.slice(1);
 const { Level } = await import(levelEntry);
 if (mode === 'repair') {
   await Level.repair(dir);
@@ -28,6 +28,8 @@ if (mode === 'repair') {
     if (prev !== undefined && Buffer.compare(prev, key) >= 0) { process.stdout.write('out-of-order'); process.exit(3); }
     prev = key;
   }
+  // A full compaction rewrites every table: if one would abort LevelDB, it aborts here, in the child.
+  if (compact === 'compact') await db.compactRange(Buffer.alloc(0), Buffer.alloc(1, 0xff));
   await db.close();
 }
 `;
@@ -38,9 +40,9 @@ function levelEntry(): string {
   return pathToFileURL(createRequire(import.meta.url).resolve('level')).href;
 }
 
-function runChild(dir: string, mode: 'repair' | 'verify', timeoutMs: number): Promise<ChildOutcome> {
+function runChild(dir: string, mode: 'repair' | 'verify', timeoutMs: number, compact = false): Promise<ChildOutcome> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, '--', levelEntry(), dir, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, '--', levelEntry(), dir, mode, compact ? 'compact' : 'scan'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -58,9 +60,13 @@ function runChild(dir: string, mode: 'repair' | 'verify', timeoutMs: number): Pr
   });
 }
 
-/** Opens and reads every key in a child: whether this store can be opened here without risk. */
-export function verifyInChild(dir: string, timeoutMs = 300_000): Promise<ChildOutcome> {
-  return runChild(dir, 'verify', timeoutMs);
+/**
+ * Opens the store, reads every key and compacts it fully, in a child: whether this process
+ * can open it without risk. Used only after a previous open died and after a repair (a full
+ * compaction of a large store takes a while).
+ */
+export function verifyInChild(dir: string, opts: { compact: boolean; timeoutMs?: number }): Promise<ChildOutcome> {
+  return runChild(dir, 'verify', opts.timeoutMs ?? 600_000, opts.compact);
 }
 
 /**

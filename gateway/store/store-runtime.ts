@@ -1,9 +1,11 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LabedgeError } from '../core/errors.js';
 import { CapacityGuard, DEFAULT_LIMITS, isNoSpace } from './capacity.js';
 import { CommitWitness } from './commit-witness.js';
 import { sealedKeyId } from './crypto.js';
 import type { WriteOp } from './group-commit.js';
-import type { StoreKeyring } from './keys.js';
+import { KEY_BACKUP_FILE, type StoreKeyring } from './keys.js';
 import type { OperatorAccessEvent, QueueStoreOptions, StoreAlarm } from './queue-types.js';
 import { PREFIX, prefixRange } from './record-keys.js';
 import type { RecordSealer } from './record-sealer.js';
@@ -45,6 +47,11 @@ export class StoreRuntime {
 
   get db(): StoreDb {
     return this.files.db;
+  }
+
+  /** The copy of the wrapped data keys beside the database (keys.ts). */
+  get keyBackupFile(): string {
+    return join(this.opts.dataDir, KEY_BACKUP_FILE);
   }
 
   get scan(): KeyScan {
@@ -134,8 +141,10 @@ export class StoreRuntime {
     this.guard?.noteWritten(bytes);
   }
 
+  /** After the database handle closed cleanly: the next start need not check the store in a child. */
   async close(): Promise<void> {
     this.witness?.close();
+    await rm(this.files.openMarker, { force: true }).catch(() => undefined);
     for (const w of this.resealWaiters.splice(0)) w.reject(new LabedgeError('LABEDGE_ERR_STORE_COMMIT', 'the store is closed'));
     await this.files.lease.release().catch(() => undefined);
   }

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { open, readdir, rm, stat, truncate, mkdtemp } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isLabedgeError } from '../../gateway/core/errors.js';
@@ -20,8 +22,10 @@ export interface DamageReport {
   detected: number;
   /** The open failed with a LabedgeError (a clear error). */
   refused: number;
-  /** Records lost with neither quarantine nor alarm. */
+  /** Records lost with neither quarantine nor alarm (or a store every open of which aborted). */
   silent: number;
+  /** Opens LevelDB aborted (SIGABRT) before a fresh process handled the damage. */
+  aborts: number;
   details: string[];
 }
 
@@ -120,8 +124,61 @@ async function survey(store: QueueStore): Promise<{ present: Set<number>; quaran
   return { present, quarantined, damagedLetters };
 }
 
+interface TrialOutcome {
+  kind: 'opened' | 'refused';
+  code?: string;
+  missing: number;
+  quarantined: number;
+  alarms: number;
+  errorAlarms: number;
+}
+
+/** Opens the damaged store and surveys it, in a child: LevelDB may abort the process on damage, as it would abort the daemon. */
+export async function openAndSurvey(dataDir: string, keyFile: string, seqs: number[]): Promise<TrialOutcome> {
+  const alarms: StoreAlarm[] = [];
+  let store: QueueStore;
+  try {
+    store = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
+  } catch (e) {
+    if (!isLabedgeError(e)) throw e;
+    return { kind: 'refused', code: e.code, missing: 0, quarantined: 0, alarms: alarms.length, errorAlarms: 0 };
+  }
+  try {
+    const { present, quarantined, damagedLetters } = await survey(store);
+    const missing = seqs.filter((s) => !present.has(s) && !quarantined.has(s)).length;
+    return { kind: 'opened', missing, quarantined: quarantined.size + damagedLetters, alarms: alarms.length, errorAlarms: alarms.filter((a) => a.severity === 'error').length };
+  } catch (e) {
+    if (!isLabedgeError(e)) throw e;
+    return { kind: 'refused', code: e.code, missing: 0, quarantined: 0, alarms: alarms.length, errorAlarms: 0 };
+  } finally {
+    await store.close();
+  }
+}
+
+const CHILD_SCRIPT = fileURLToPath(new URL('./damage-child.ts', import.meta.url));
+
+/** Like a daemon under a supervisor: an open that aborts the process is tried again by a fresh one. */
+async function openInChild(dataDir: string, keyFile: string, seqs: number[]): Promise<{ outcome?: TrialOutcome; aborts: number }> {
+  let aborts = 0;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const result = await new Promise<{ out: string; signal: NodeJS.Signals | null; code: number | null }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', CHILD_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('exit', (code, signal) => resolve({ out, signal, code }));
+      child.stdin.end(JSON.stringify({ dataDir, keyFile, seqs }));
+    });
+    const line = result.out.split('\n').find((l) => l.startsWith('{"kind"'));
+    if (result.code === 0 && line) return { outcome: JSON.parse(line) as TrialOutcome, aborts };
+    if (result.signal === null && result.code !== 0) throw new Error(`damage child failed: ${result.out.slice(0, 2000)}`);
+    aborts += 1;
+  }
+  return { aborts };
+}
+
 export async function runDamageTrials(trials: number, seed = Date.now(), log: (line: string) => void = () => undefined): Promise<DamageReport> {
-  const report: DamageReport = { trials, intact: 0, detected: 0, refused: 0, silent: 0, details: [] };
+  const report: DamageReport = { trials, intact: 0, detected: 0, refused: 0, silent: 0, aborts: 0, details: [] };
   for (let t = 0; t < trials; t++) {
     const trialSeed = seed + t;
     const rand = seeded(trialSeed);
@@ -131,38 +188,26 @@ export async function runDamageTrials(trials: number, seed = Date.now(), log: (l
       const keyFile = join(root, 'keys', 'kek');
       const seqs = await buildStore(dataDir, keyFile, rand);
       const what = await damage(join(dataDir, 'store'), rand);
-      const alarms: StoreAlarm[] = [];
-      let store: QueueStore;
-      try {
-        store = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
-      } catch (e) {
-        if (!isLabedgeError(e)) throw e;
-        report.refused += 1;
-        log(`damage trial ${t} (seed ${trialSeed}): ${what}: refused with ${e.code}`);
-        continue;
-      }
-      let missing: number[];
-      let quarantinedCount: number;
-      try {
-        const { present, quarantined, damagedLetters } = await survey(store);
-        missing = seqs.filter((s) => !present.has(s) && !quarantined.has(s));
-        quarantinedCount = quarantined.size + damagedLetters;
-      } catch (e) {
-        await store.close();
-        if (!isLabedgeError(e)) throw e;
-        report.refused += 1;
-        log(`damage trial ${t} (seed ${trialSeed}): ${what}: reading failed with ${e.code}`);
-        continue;
-      }
-      await store.close();
-      const alarmed = alarms.some((a) => a.severity === 'error');
-      if (missing.length === 0 && quarantinedCount === 0 && !alarmed) report.intact += 1;
-      else if (missing.length === 0 || alarmed || quarantinedCount >= missing.length) report.detected += 1;
-      else {
+      const { outcome, aborts } = await openInChild(dataDir, keyFile, seqs);
+      report.aborts += aborts;
+      const prefix = `damage trial ${t} (seed ${trialSeed}): ${what}${aborts ? ` (LevelDB aborted ${aborts} open(s))` : ''}`;
+      if (!outcome) {
         report.silent += 1;
-        report.details.push(`seed ${trialSeed}: ${what}: ${missing.length} record(s) lost without an alarm`);
+        report.details.push(`${prefix}: every open aborted (a crash loop)`);
+        log(`${prefix}: every open aborted`);
+      } else if (outcome.kind === 'refused') {
+        report.refused += 1;
+        log(`${prefix}: refused with ${outcome.code}`);
+      } else {
+        const { missing, quarantined, errorAlarms } = outcome;
+        if (missing === 0 && quarantined === 0 && errorAlarms === 0) report.intact += 1;
+        else if (missing === 0 || errorAlarms > 0 || quarantined >= missing) report.detected += 1;
+        else {
+          report.silent += 1;
+          report.details.push(`${prefix}: ${missing} record(s) lost without an alarm`);
+        }
+        log(`${prefix}: ${missing} missing, ${quarantined} quarantined, ${outcome.alarms} alarm(s)`);
       }
-      log(`damage trial ${t} (seed ${trialSeed}): ${what}: ${missing.length} missing, ${quarantinedCount} quarantined, ${alarms.length} alarm(s)`);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -94,7 +94,7 @@ describe('disk full', () => {
             simulateAstmInstrument({
               settings: { path: l.instrumentPath, baudRate: 115200, dataBits: 8, parity: 'none', stopBits: 1 },
               messages: Array.from({ length: count }, (_, i) => crashMessage(li + 1, first + i)),
-              replyTimeoutMs: 2000,
+              replyTimeoutMs: 5000, // generous: CI machines run other tests beside this one
               busyDelayMs: 150, // the daemon answers ENQ with NAK (busy) while full
               onMessage: (i, ok, reason) => outcome.set(specimenOf(li + 1, first + i), ok ? 'ack' : (reason ?? 'failed')),
             }),

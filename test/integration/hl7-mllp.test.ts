@@ -248,3 +248,27 @@ test('fuzz: random byte streams never crash the listener and never get AA for an
   assert.equal((await client.send(oru('ALIVE'))).code, 'AA');
   await client.close();
 });
+
+test('duplicates are recognised after a restart, and forgotten after the dedupe window', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-hl7-dedupe-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const sendOnce = async (port: number, id: string): Promise<string> => {
+    const c = await MllpClient.connect({ host: '127.0.0.1', port });
+    const r = await c.send(oru(id));
+    await c.close();
+    return r.code;
+  };
+  let rig = await startChannel({}, { dir });
+  assert.equal(await sendOnce(rig.port, 'R-1'), 'AA');
+  await rig.close();
+  rig = await startChannel({}, { dir, dedupeWindowMs: 60_000 });
+  assert.equal(await sendOnce(rig.port, 'R-1'), 'AA', 'the resend after a restart is acknowledged');
+  assert.equal((await stored(rig.store)).filter((r) => r.controlId === 'R-1').length, 1, 'and not stored twice');
+  assert.equal(await rig.channel.prune(), 0, 'inside the window nothing is pruned');
+  await rig.close();
+  rig = await startChannel({}, { dir, dedupeWindowMs: -1 });
+  t.after(() => rig.close());
+  assert.equal(await rig.channel.prune(), 1);
+  assert.equal(await sendOnce(rig.port, 'R-1'), 'AA');
+  assert.equal((await stored(rig.store)).filter((r) => r.controlId === 'R-1').length, 2, 'after the window the same message is new');
+});

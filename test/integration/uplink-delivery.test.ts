@@ -79,9 +79,8 @@ async function rig(t: TestContext, opts: { device?: (ca: DevCa) => CertAndKey; s
   events.on('delivery-failed', (e) => log.push(`${e.outcome}:${e.status ?? 'net'}`));
   events.on('dead-lettered', (e) => log.push(`dead-letter:${e.status}`));
   events.on('uplink-alarm', (e) => log.push(`alarm:${e.kind}:${e.active ? 'on' : 'off'}`));
-  let deliveryLoop: WorkLoop | undefined;
-  const worker = new DeliveryWorker({ store, client: uplink.client, events, logger: silentLogger(), wake: () => deliveryLoop?.wake(), baseDelayMs: 20, capDelayMs: 400, maxInFlight: 4 });
-  deliveryLoop = new WorkLoop(worker.step, (e) => log.push(`error:${String(e)}`));
+  const worker = new DeliveryWorker({ store, client: uplink.client, events, logger: silentLogger(), wake: () => deliveryLoop.wake(), baseDelayMs: 20, capDelayMs: 400, maxInFlight: 4 });
+  const deliveryLoop: WorkLoop = new WorkLoop(worker.step, (e) => log.push(`error:${String(e)}`));
   const transform = createTransformStep({ store, instruments: new Map(), events, provenance: { deviceId: 'box-it' } });
   const transformLoop = new WorkLoop(async () => {
     const more = await transform();
