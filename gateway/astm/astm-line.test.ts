@@ -143,3 +143,17 @@ test('fuzz: consume() never throws in any framing mode, and everything ends neut
     { numRuns: 300 },
   );
 });
+
+test('records the box sends are encoded for the instrument: unencodable names are folded, never refused', async () => {
+  const name = 'P|1||||Łukasiewicz^Zoë';
+  for (const [textEncoding, expected] of [['utf-8', 'Łukasiewicz^Zoë'], ['latin1', 'Lukasiewicz^Zoë'], ['auto', 'Lukasiewicz^Zoe']] as const) {
+    const r = rig({ textEncoding });
+    const sent = r.line.send(['H|\\^&', name, 'L|1|N']);
+    for (let i = 0; i < 4; i++) r.line.consume(ACK);
+    assert.deepEqual(await sent, { ok: true, attempts: 1 });
+    const raw = rig({ framing: 'raw', textEncoding });
+    await raw.line.send([name]);
+    const wire = Buffer.from(raw.replies(), 'latin1');
+    assert.equal(wire.toString(textEncoding === 'utf-8' ? 'utf8' : 'latin1'), `P|1||||${expected}<CR>`);
+  }
+});

@@ -18,6 +18,8 @@ import type { SettleFn } from './e1381-receiver.js';
 import { ForeignCapture, type PayloadAdapter } from './foreign-payload.js';
 import type { LinkEvent } from './link-events.js';
 import { RawRecordReader } from './raw-record-reader.js';
+import type { TextEncodingOption } from './text-decode.js';
+import { encodeRecordText } from './text-encode.js';
 
 export type FramingMode = 'e1381' | 'raw' | 'auto';
 
@@ -55,6 +57,11 @@ export interface AstmLineOptions {
   adapters?: readonly PayloadAdapter[];
   foreignIdleMs?: number;
   maxMessageBytes?: number;
+  /**
+   * The instrument's text encoding for records the box sends as strings (default latin1, the
+   * ASTM default). Characters it cannot carry are folded, never refused (see text-encode.ts).
+   */
+  textEncoding?: TextEncodingOption;
 }
 
 const H = 0x48;
@@ -125,9 +132,11 @@ export class AstmLine {
    */
   send(records: readonly (string | Buffer)[], options: LinkSendOptions = {}): Promise<LinkSendResult> {
     if (this.destroyed) return Promise.resolve({ ok: false, reason: 'destroyed', attempts: 0 });
-    if (this.current === 'e1381') return this.link.send(records, options);
+    const encoding = this.opts.textEncoding ?? 'latin1';
+    const encoded = records.map((r) => (typeof r === 'string' ? encodeRecordText(r, encoding) : r));
+    if (this.current === 'e1381') return this.link.send(encoded, options);
     const end = this.opts.rawRecordEnd === 'CRLF' ? Buffer.of(CR, LF) : Buffer.of(CR);
-    const bytes = Buffer.concat(records.flatMap((r) => [typeof r === 'string' ? Buffer.from(r.replace(/\r$/, ''), 'latin1') : r, end]));
+    const bytes = Buffer.concat(encoded.flatMap((r) => [r.at(-1) === CR ? r.subarray(0, -1) : r, end]));
     this.opts.write(bytes);
     return Promise.resolve({ ok: true, attempts: 1 });
   }

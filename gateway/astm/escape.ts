@@ -61,16 +61,21 @@ function decodeSequence(seq: string, d: Delimiters): string | undefined {
   return undefined;
 }
 
-/** Encodes one component value so that decodeEscapes(encodeEscapes(s)) === s; CR and LF go as hex. */
+/**
+ * Encodes one component value so that decodeEscapes(encodeEscapes(s)) === s. Control characters
+ * (CR, LF, and the bytes LIS01-A2 forbids in frame text) go as hex, so a value from upstream can
+ * never end a record or break the frame it travels in.
+ */
 export function encodeEscapes(text: string, d: Delimiters): string {
   const e = d.escape;
   let out = '';
   for (const ch of text) {
+    const code = ch.charCodeAt(0);
     if (e !== '' && ch === e) out += `${e}E${e}`;
     else if (e !== '' && ch === d.field) out += `${e}F${e}`;
     else if (e !== '' && ch === d.component) out += `${e}S${e}`;
     else if (e !== '' && ch === d.repeat) out += `${e}R${e}`;
-    else if (e !== '' && (ch === '\r' || ch === '\n')) out += `${e}X${ch === '\r' ? '0D' : '0A'}${e}`;
+    else if (code < 0x20 || code === 0x7f) out += e === '' ? ' ' : `${e}X${code.toString(16).toUpperCase().padStart(2, '0')}${e}`;
     else out += ch;
   }
   return out;

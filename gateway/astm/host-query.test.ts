@@ -82,3 +82,18 @@ test('push: an order download is one LIS02-A2 message; nothing to send gives no 
   const records = buildOrderDownload([{ specimenId: 'S9', tests: [{ code: 'HB' }] }], { hostName: 'labedge', instrumentName: '', timestamp: 'T' });
   assert.deepEqual(records, ['H|\\^&|||labedge|||||||P|LIS2-A2|T', 'P|1', 'O|1|S9||^^^HB|R||||||N||||||||||||||O', 'L|1|N']);
 });
+
+test('values from upstream with control characters are hex-escaped: the reply always frames and reads back', () => {
+  const [m] = readHostQueries('H|\\^&\rQ|1|^^S1||ALL||||||||O\rL|1|N\r', { specimenComponent: 3 });
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 30 }), fc.string({ unit: 'binary', maxLength: 12 }), (family, code) => {
+      const reply = buildQueryReply(m!.queries[0]!, m!, [{ specimenId: 'S1', tests: [{ code: code || 'X' }], patient: { family } }], { style: 'lis02a2', hostName: 'labedge', timestamp: 'T' });
+      // eslint-disable-next-line no-control-regex -- the point: no control character survives in a record
+      for (const r of reply) assert.doesNotMatch(r, /[\x00-\x1f\x7f]/);
+      const parsed = splitMessages(reply.join('\r'))[0];
+      assert.equal(parsed?.patients[0]?.record?.component(6, 1), family);
+      assert.equal(parsed?.patients[0]?.orders[0]?.record?.component(5, 4), code || 'X');
+    }),
+    { numRuns: 300 },
+  );
+});

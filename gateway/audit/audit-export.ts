@@ -26,15 +26,27 @@ export function parseSince(text: string, now: number): number {
  */
 export async function exportEntries(
   entries: AsyncIterable<AuditEntry>,
-  o: { format: ExportFormat; since: number; until?: number; deviceId: string; write: (line: string) => void },
+  o: ExportWindow & { write: (line: string) => void },
 ): Promise<number> {
   let count = 0;
-  for await (const e of entries) {
-    if (e.time < o.since || (o.until !== undefined && e.time >= o.until)) continue;
-    const line =
-      o.format === 'fhir' ? JSON.stringify(toAuditEvent(e, { deviceId: o.deviceId })) : o.format === 'syslog' ? toSyslog(e, { deviceId: o.deviceId }) : JSON.stringify(projectEntry(e));
+  for await (const line of exportLines(entries, o)) {
     o.write(line);
     count += 1;
   }
   return count;
+}
+
+export interface ExportWindow {
+  format: ExportFormat;
+  since: number;
+  until?: number | undefined;
+  deviceId: string;
+}
+
+/** The lines of an export, streamed (for a sender that paces itself, such as syslog over TLS). */
+export async function* exportLines(entries: AsyncIterable<AuditEntry>, o: ExportWindow): AsyncGenerator<string> {
+  for await (const e of entries) {
+    if (e.time < o.since || (o.until !== undefined && e.time >= o.until)) continue;
+    yield o.format === 'fhir' ? JSON.stringify(toAuditEvent(e, { deviceId: o.deviceId })) : o.format === 'syslog' ? toSyslog(e, { deviceId: o.deviceId }) : JSON.stringify(projectEntry(e));
+  }
 }

@@ -7,13 +7,14 @@ import { defaultKeyFile, type LabedgeConfig } from '../config/config.js';
 import { LabedgeError, describeError } from '../core/errors.js';
 import { verifyChain } from '../audit/verify.js';
 import { parseCheckpoint, keyFingerprint } from '../audit/checkpoint.js';
-import { exportEntries, parseSince, type ExportFormat } from '../audit/audit-export.js';
+import { exportEntries, exportLines, parseSince, type ExportFormat } from '../audit/audit-export.js';
+import { parseSyslogUrl, sendSyslogTls } from '../audit/syslog-sender.js';
 import { renderJourney } from '../audit/trace-render.js';
 import { traceMessage } from '../audit/trace.js';
 import { authenticateOperator } from '../audit/operator-auth.js';
 import type { AuditCheckpoint } from '../audit/audit-types.js';
 
-const USAGE = 'audit takes verify [--from-checkpoint FILE] | export --since T [--until T] [--format jsonl|fhir|syslog] | trace ID [--operator-token-file FILE] | checkpoints [--last]';
+const USAGE = 'audit takes verify [--from-checkpoint FILE] | export --since T [--until T] [--format jsonl|fhir|syslog] [--to tls://host:port --config FILE [--syslog-ca FILE]] | trace ID [--operator-token-file FILE] | checkpoints [--last]';
 
 /** Where a command's lines go (stdout; tests capture them in-process). */
 export interface CommandIo {
@@ -44,6 +45,8 @@ export async function auditCommand(argv: string[], io: CommandIo = STDIO): Promi
     format: { type: 'string', default: 'jsonl' },
     'operator-token-file': { type: 'string' },
     last: { type: 'boolean', default: false },
+    to: { type: 'string' },
+    'syslog-ca': { type: 'string' },
   });
   const [sub, id, ...extra] = positionals;
   if (extra.length > 0 || (sub !== 'trace' && id !== undefined)) throw usageError(USAGE);
@@ -53,6 +56,9 @@ export async function auditCommand(argv: string[], io: CommandIo = STDIO): Promi
   if (sub === 'export' && values.since === undefined) throw usageError('audit export needs --since T (ISO 8601 time, or an age like 24h or 7d)');
   // Only an id of the expected shape is echoed back: anything else might be what an operator should not have typed (a name).
   if (sub === 'trace' && (!id || !/^(?:[iod]-[0-9a-f-]{16,26}|[0-9a-f]{64})$/.test(id))) throw usageError('audit trace needs an id: i-…, o-…, d-… or a message digest (sha256 hex)');
+  if (values.to !== undefined && (sub !== 'export' || format !== 'syslog')) throw usageError('--to is for audit export --format syslog (an audit record repository over TLS)');
+  if (values.to !== undefined && !values.config) throw usageError('audit export --to needs --config FILE: the device certificate authenticates the box to the repository');
+  const syslogTo = values.to === undefined ? undefined : parseSyslogUrl(values.to);
   const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
   const until = values.until === undefined ? undefined : parseSince(values.until, Date.now());
   const fileCheckpoints = values['from-checkpoint'] ? await readCheckpointFile(values['from-checkpoint']) : [];
@@ -98,8 +104,16 @@ export async function auditCommand(argv: string[], io: CommandIo = STDIO): Promi
         return 0;
       }
       case 'export': {
-        const count = await exportEntries(audit.entries(), { format, since: since ?? 0, until, deviceId, write: out });
-        await audit.append({ kind: 'audit-access', body: { action: 'export', since: new Date(since ?? 0).toISOString(), format, count } });
+        const window = { format, since: since ?? 0, until, deviceId };
+        let count: number;
+        if (syslogTo && config) {
+          const target = { ...syslogTo, ...(await readSyslogTls(config, values['syslog-ca'])) };
+          count = await sendSyslogTls(target, exportLines(audit.entries(), window));
+          io.err(`labedge: ${count} audit entries sent to ${syslogTo.host}:${syslogTo.port} (syslog over TLS)`);
+        } else {
+          count = await exportEntries(audit.entries(), { ...window, write: out });
+        }
+        await audit.append({ kind: 'audit-access', body: { action: 'export', since: new Date(since ?? 0).toISOString(), format, count, ...(syslogTo && { to: `${syslogTo.host}:${syslogTo.port}` }) } });
         return 0;
       }
       case 'trace': {
@@ -130,6 +144,18 @@ export async function auditCommand(argv: string[], io: CommandIo = STDIO): Promi
   } finally {
     await store.close();
   }
+}
+
+/** Mutual TLS to the repository: the uplink's device certificate and key; its CA unless --syslog-ca names another. */
+async function readSyslogTls(config: LabedgeConfig, caFile: string | undefined): Promise<{ ca: string; cert: string; key: string }> {
+  const read = async (file: string, what: string): Promise<string> => {
+    try {
+      return await readFile(file, 'utf8');
+    } catch {
+      throw usageError(`cannot read the ${what} file ${file}`);
+    }
+  };
+  return { ca: await read(caFile ?? config.uplink.caFile, 'syslog CA'), cert: await read(config.uplink.certFile, 'device certificate'), key: await read(config.uplink.keyFile, 'device key') };
 }
 
 /** A checkpoint file: one JSON checkpoint, a JSON array of them, or JSON lines (`audit checkpoints`). */

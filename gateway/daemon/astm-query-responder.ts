@@ -104,7 +104,13 @@ export class AstmQueryResponder {
         hostName: this.opts.hostName,
         timestamp: formatAstmTimestamp(clock.now(), this.opts.timeZone),
       });
-      const result = await this.opts.send(records, { deadline });
+      let result: LinkSendResult;
+      try {
+        result = await this.opts.send(records, { deadline });
+      } catch (e) {
+        // A reply the line refuses is reported like any failed send, never an unhandled rejection.
+        return { outcome: 'failed', ms: clock.now() - started, ...base, detail: describeError(e) };
+      }
       const outcome = result.ok ? 'sent' : result.reason === 'expired' ? 'expired' : 'failed';
       return { outcome, ms: clock.now() - started, ...base };
     } finally {

@@ -117,6 +117,7 @@ export class InstrumentChannel {
       clock: this.clock,
       framing: this.profile.framing,
       rawIdleMs: this.profile.rawIdleMs,
+      textEncoding: this.profile.encoding,
       adapters: adapter ? [adapter] : [],
       link: {
         maxFrameBytes: this.profile.maxFrameBytes,

@@ -51,7 +51,7 @@ test('convert prints a transaction Bundle for records, and the same for a framed
   assert.equal(framed.code, 0, framed.stderr);
 });
 
-test('convert reads stdin and refuses HL7 clearly for now', async () => {
+test('convert reads an ASTM message from stdin; warnings carry positions, not content', async () => {
   const bytes = await readFile(join(FIXTURES, 'canary/canary-result.astm'));
   const r = labedge(['convert', '-'], bytes);
   assert.equal(r.code, 0, r.stderr);
