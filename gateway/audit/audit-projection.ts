@@ -24,7 +24,7 @@ const FIELDS: Record<AuditKind, readonly string[]> = {
   'payload-expired': ['count', 'firstRef', 'lastRef', 'retentionDays'],
   'audit-recovery': ['issues'],
   enrollment: ['deviceId', 'server', 'certSha256', 'notAfter'],
-  renewal: ['deviceId', 'certSha256', 'notAfter'],
+  renewal: ['deviceId', 'certSha256', 'serial', 'notAfter'],
   'remote-command': ['command', 'commandId', 'issuer', 'outcome'],
 };
 

@@ -11,11 +11,14 @@ import { softwareVersion } from '../uplink/software-version.js';
 import type { AuditCheckpoint, JsonValue } from './audit-types.js';
 
 type UplinkAlarm = { kind: 'auth' | 'circuit-open'; active: boolean; status?: number; code?: string };
+type Renewed = { certSha256: string; serial: string; notAfter: string };
 
 /** The daemon events the audit trail listens to and emits (a subset of DaemonEvents). */
 export interface AuditEventSink {
   on(event: 'uplink-alarm', listener: (e: UplinkAlarm) => void): unknown;
   off(event: 'uplink-alarm', listener: (e: UplinkAlarm) => void): unknown;
+  on(event: 'certificate-renewed', listener: (c: Renewed) => void): unknown;
+  off(event: 'certificate-renewed', listener: (c: Renewed) => void): unknown;
   emit(event: 'audit-checkpoint', checkpoint: AuditCheckpoint): boolean;
 }
 
@@ -58,6 +61,10 @@ export class DaemonAudit {
     this.record('uplink-auth-failure', body);
   };
 
+  private readonly onRenewed = (c: Renewed): void => {
+    this.record('renewal', { deviceId: this.o.deviceId, certSha256: c.certSha256, serial: c.serial, notAfter: c.notAfter });
+  };
+
   constructor(private readonly o: DaemonAuditOptions) {
     this.settings = o.settings ?? DEFAULT_AUDIT_SETTINGS;
     this.now = o.now ?? Date.now;
@@ -77,6 +84,7 @@ export class DaemonAudit {
       await audit.append({ kind: 'config-change', body: { deviceId: this.o.deviceId, from: previous ?? null, to: digest } }, [audit.configMarkOp(digest)]);
     }
     this.o.events.on('uplink-alarm', this.onAlarm);
+    this.o.events.on('certificate-renewed', this.onRenewed);
     this.timer = setInterval(() => this.tick(), this.settings.checkpointIntervalMs);
     this.timer.unref();
   }
@@ -98,6 +106,7 @@ export class DaemonAudit {
   async stop(reason = 'shutdown'): Promise<void> {
     clearInterval(this.timer);
     this.o.events.off('uplink-alarm', this.onAlarm);
+    this.o.events.off('certificate-renewed', this.onRenewed);
     await this.running;
     try {
       await this.o.audit.append({ kind: 'app-stop', body: { deviceId: this.o.deviceId, reason } });
@@ -118,7 +127,7 @@ export class DaemonAudit {
     });
   }
 
-  private record(kind: 'uplink-auth-failure', body: Record<string, JsonValue>): void {
+  private record(kind: 'uplink-auth-failure' | 'renewal', body: Record<string, JsonValue>): void {
     this.running = this.running.then(() =>
       this.o.audit.append({ kind, body }).then(
         () => undefined,

@@ -53,7 +53,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   async start(): Promise<void> {
     const { config, logger } = this.options;
     // TLS files, bundle type, SMART; renewed certificates are picked up without a restart.
-    this.uplink = await openUplink(config.uplink, { logger });
+    this.uplink = await openUplink(config.uplink, { logger, onRenewed: (c) => this.emit('certificate-renewed', c) });
     this.client = this.uplink.client;
     // Limits, lease wait (a hand-over waits instead of crash-looping) and alarms: gateway/store.
     const storeConfig = config.store ?? DEFAULT_STORE_CONFIG;

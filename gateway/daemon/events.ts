@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { AuditCheckpoint } from '../audit/audit-types.js';
+import type { RenewedCertificate } from '../uplink/open-uplink.js';
 
 /**
  * What the daemon reports as messages flow. Every field is an opaque id, a count,
@@ -24,6 +25,8 @@ export interface DaemonEvents {
   'store-alarm': [{ code: string; severity: 'error' | 'warning' | 'info'; message: string; cleared: boolean }];
   /** A signed checkpoint of the audit chain (for the fleet `events` topic): seq, head hash, time, signature. No PHI. */
   'audit-checkpoint': [AuditCheckpoint];
+  /** The uplink picked up a renewed device certificate (identified by digest, serial, expiry). */
+  'certificate-renewed': [RenewedCertificate];
 }
 
 export type DaemonEventSink = EventEmitter<DaemonEvents>;

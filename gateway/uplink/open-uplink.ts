@@ -5,7 +5,7 @@
  * A half-written pair (new certificate, old key) is not applied; the next change, or a
  * retry a moment later, picks up the finished pair.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Clock } from '../core/clock.js';
 import { LabedgeError, describeError } from '../core/errors.js';
@@ -22,6 +22,15 @@ export interface OpenUplinkOptions {
   watch?: boolean;
   /** Extra client options (tests: deadlines, thresholds). */
   client?: Partial<FhirUplinkClientOptions>;
+  /** Called after renewed material was applied (for the audit trail's `renewal` entry). */
+  onRenewed?: (certificate: RenewedCertificate) => void;
+}
+
+/** A renewed device certificate, identified without its content. */
+export interface RenewedCertificate {
+  certSha256: string;
+  serial: string;
+  notAfter: string;
 }
 
 export interface OpenedUplink {
@@ -84,8 +93,11 @@ export async function openUplink(uplink: UplinkConfig, opts: OpenUplinkOptions):
       return false;
     }
     retries = 0;
+    const renewed = next.cert !== current.cert;
     current = next;
-    opts.logger.info({ certificate: describeCert(next.cert) }, 'uplink device certificate reloaded: new connections use it');
+    const described = describeCert(next.cert);
+    opts.logger.info({ certificate: described }, 'uplink device certificate reloaded: new connections use it');
+    if (renewed && described) opts.onRenewed?.({ ...described, certSha256: createHash('sha256').update(new X509Certificate(next.cert).raw).digest('hex') });
     return true;
   };
   const watcher = opts.watch === false ? undefined : watchFiles([files.caFile, files.certFile, files.keyFile], () => void reload());

@@ -63,7 +63,8 @@ describe('device certificate renewal', () => {
     await writeFile(files.caFile, ca.certPem);
     await writeFile(files.certFile, first.certPem);
     await writeFile(files.keyFile, first.keyPem, { mode: 0o600 });
-    const uplink = await openUplink({ baseUrl: server.url, ...files, timeoutMs: 5000 }, { logger: silentLogger() });
+    const renewals: { serial: string; certSha256: string }[] = [];
+    const uplink = await openUplink({ baseUrl: server.url, ...files, timeoutMs: 5000 }, { logger: silentLogger(), onRenewed: (c) => renewals.push(c) });
     const lastSerial = async (): Promise<string | undefined> => {
       assert.equal((await uplink.client.postBundle(bundle)).outcome, 'ok');
       return server.requests.at(-1)?.clientSerial;
@@ -85,6 +86,9 @@ describe('device certificate renewal', () => {
       }
       assert.equal(serial, serialOf(second));
       assert.equal(await uplink.reload(), false, 'nothing new to apply');
+      // Reported once, for the audit trail's renewal entry: by serial and digest, never content.
+      assert.deepEqual(renewals.map((r) => r.serial), [serialOf(second)]);
+      assert.match(renewals[0]?.certSha256 ?? '', /^[0-9a-f]{64}$/);
     } finally {
       await uplink.close();
     }
