@@ -4,18 +4,21 @@ import { parseOperators, type OperatorCredential } from './operator-auth.js';
  * The config's audit and operator fields (merged into LabedgeConfig by config.ts):
  *
  *   "operators": [{ "name": "jdoe", "tokenSha256": "<64 hex>" }],
- *   "audit": { "checkpointIntervalMinutes": 15, "payloadRetentionDays": 30 }
+ *   "audit": { "checkpointIntervalMinutes": 15, "payloadRetentionDays": 30, "sendCheckpointsUpstream": false }
  */
 export interface AuditSettings {
   /** How often the daemon signs a checkpoint of the chain (also at shutdown). */
   checkpointIntervalMs: number;
   /** How long archived raw payloads stay retrievable for `audit trace` (entries are kept longer). */
   payloadRetentionMs: number;
+  /** Also POST each signed checkpoint to the FHIR server as an AuditEvent (needs write access to AuditEvent there). */
+  sendCheckpointsUpstream: boolean;
 }
 
 export const DEFAULT_AUDIT_SETTINGS: AuditSettings = {
   checkpointIntervalMs: 15 * 60_000,
   payloadRetentionMs: 30 * 86_400_000,
+  sendCheckpointsUpstream: false,
 };
 
 type Fail = (field: string, message: string) => void;
@@ -40,8 +43,12 @@ export function parseAuditConfig(raw: Record<string, unknown>, fail: Fail): { op
       };
       audit.checkpointIntervalMs = positive('checkpointIntervalMinutes', 60_000, 24 * 60) ?? audit.checkpointIntervalMs;
       audit.payloadRetentionMs = positive('payloadRetentionDays', 86_400_000, 3660) ?? audit.payloadRetentionMs;
+      if (o.sendCheckpointsUpstream !== undefined) {
+        if (typeof o.sendCheckpointsUpstream !== 'boolean') fail('audit.sendCheckpointsUpstream', 'must be true or false');
+        else audit.sendCheckpointsUpstream = o.sendCheckpointsUpstream;
+      }
       for (const key of Object.keys(o)) {
-        if (key !== 'checkpointIntervalMinutes' && key !== 'payloadRetentionDays') fail(`audit.${key}`, 'is not a known setting');
+        if (key !== 'checkpointIntervalMinutes' && key !== 'payloadRetentionDays' && key !== 'sendCheckpointsUpstream') fail(`audit.${key}`, 'is not a known setting');
       }
     }
   }

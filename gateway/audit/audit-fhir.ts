@@ -1,5 +1,5 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from '@medplum/fhirtypes';
-import type { AuditEntry, AuditKind } from './audit-types.js';
+import type { AuditCheckpoint, AuditEntry, AuditKind } from './audit-types.js';
 import { isFailure, projectBody } from './audit-projection.js';
 
 /**
@@ -132,4 +132,34 @@ export function toAuditEvent(entry: AuditEntry, ctx: FhirExportContext): AuditEv
   const reason = str(body.reasonCode) ?? str(body.reason);
   if (failed && reason) event.outcomeDesc = reason;
   return event;
+}
+
+/**
+ * A signed checkpoint as an AuditEvent for the upstream FHIR server: kept outside the box, it
+ * anchors the chain (a later rewrite of anything before it is caught by `audit verify
+ * --from-checkpoint`). The checkpoint itself, signature and public key included, rides in
+ * `entity.detail` as base64 JSON, so it can be taken back out and verified as it was signed.
+ */
+export function checkpointAuditEvent(cp: AuditCheckpoint): AuditEvent {
+  const device = { identifier: { system: 'urn:labedge:device', value: cp.deviceId } };
+  return {
+    resourceType: 'AuditEvent',
+    type: TYPES.applicationActivity,
+    subtype: [{ system: LABEDGE_SUBTYPE, code: 'checkpoint' }],
+    action: 'E',
+    recorded: new Date(cp.time).toISOString(),
+    outcome: '0',
+    agent: [{ type: { coding: [dcm('110150', 'Application')] }, who: device, requestor: true }],
+    source: { site: cp.deviceId, observer: device, type: [{ system: SOURCE_TYPE, code: '4', display: 'Application Server' }] },
+    entity: [
+      {
+        what: { identifier: { system: `urn:labedge:audit-checkpoint:${cp.deviceId}`, value: String(cp.seq) } },
+        ...systemObject({ code: '13', display: 'Security Resource' }),
+        detail: [
+          { type: 'hash', valueString: cp.hash },
+          { type: 'checkpoint', valueBase64Binary: Buffer.from(JSON.stringify(cp)).toString('base64') },
+        ],
+      },
+    ],
+  };
 }

@@ -36,6 +36,8 @@ export interface DaemonAuditOptions {
   instruments: number;
   settings?: AuditSettings;
   now?: () => number;
+  /** Posts a checkpoint to the FHIR server (used when settings.sendCheckpointsUpstream); resolves to the uplink outcome. */
+  sendUpstream?: (cp: AuditCheckpoint) => Promise<string>;
 }
 
 /** SHA-256 of the configuration in canonical JSON: a change of any setting changes it. */
@@ -98,6 +100,7 @@ export class DaemonAudit {
     if (cp) {
       this.o.logger.info({ seq: cp.seq, hash: cp.hash }, 'audit checkpoint signed');
       this.o.events.emit('audit-checkpoint', cp);
+      if (this.settings.sendCheckpointsUpstream && this.o.sendUpstream) await this.sendUpstream(cp);
     }
     return cp;
   }
@@ -113,6 +116,20 @@ export class DaemonAudit {
       await this.checkpoint();
     } catch (e) {
       this.o.logger.error({ err: describeError(e) }, 'the audit trail could not record the stop');
+    }
+  }
+
+  /**
+   * Best effort: a checkpoint that does not reach the server is not retried, because the next
+   * one extends it (it names its predecessor), so the server's copy still anchors the chain.
+   */
+  private async sendUpstream(cp: AuditCheckpoint): Promise<void> {
+    try {
+      const outcome = await this.o.sendUpstream?.(cp);
+      if (outcome === 'ok') this.o.logger.info({ seq: cp.seq }, 'audit checkpoint sent upstream');
+      else this.o.logger.warn({ seq: cp.seq, outcome }, 'audit checkpoint not accepted upstream; the next one extends it');
+    } catch (e) {
+      this.o.logger.warn({ seq: cp.seq, err: describeError(e) }, 'audit checkpoint could not be sent upstream; the next one extends it');
     }
   }
 

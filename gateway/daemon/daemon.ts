@@ -14,6 +14,7 @@ import { WorkLoop } from './work-loop.js';
 import { createTransformStep } from './transform-worker.js';
 import { DeliveryWorker } from './delivery-worker.js';
 import { DaemonAudit } from '../audit/daemon-audit.js';
+import { checkpointBundle } from '../audit/checkpoint-upstream.js';
 import { DEFAULT_STORE_CONFIG } from '../store/store-config.js';
 import { deadLetterRule } from '../store/retention.js';
 import { StoreSweeper } from '../store/store-sweeper.js';
@@ -55,6 +56,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     // TLS files, bundle type, SMART; renewed certificates are picked up without a restart.
     this.uplink = await openUplink(config.uplink, { logger, onRenewed: (c) => this.emit('certificate-renewed', c) });
     this.client = this.uplink.client;
+    const uplinkClient = this.uplink.client;
     // Limits, lease wait (a hand-over waits instead of crash-looping) and alarms: gateway/store.
     const storeConfig = config.store ?? DEFAULT_STORE_CONFIG;
     this.store = await QueueStore.open({
@@ -79,7 +81,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     });
     const store = this.store;
     // The audit trail records the start (and any config change) before anything else happens.
-    this.auditTrail = new DaemonAudit({ audit: store.audit, events: this, logger, deviceId: config.deviceId, keyFile: config.uplink.keyFile, config, server: config.uplink.baseUrl, instruments: config.instruments.length, settings: config.audit });
+    this.auditTrail = new DaemonAudit({ audit: store.audit, events: this, logger, deviceId: config.deviceId, keyFile: config.uplink.keyFile, config, server: config.uplink.baseUrl, instruments: config.instruments.length, settings: config.audit, sendUpstream: async (cp) => (await uplinkClient.postBundle(checkpointBundle(cp))).outcome });
     await this.auditTrail.start();
 
     const onError = (stage: string) => (e: unknown) => logger.error({ stage, err: describeError(e) }, 'pipeline stage failed; will retry when woken');
