@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FakeClock } from '../core/clock.js';
-import { escapeWire } from '../../test/harness/astm-fixtures.js';
+import { readFileSync } from 'node:fs';
+import { escapeWire, unescapeWire } from '../../test/harness/astm-fixtures.js';
 import { frame } from '../../test/harness/e1381-kit.js';
 import { AstmLine, type AstmLineOptions, type LineMessage } from './astm-line.js';
 import type { PayloadAdapter } from './foreign-payload.js';
@@ -156,4 +157,13 @@ test('records the box sends are encoded for the instrument: unencodable names ar
     const wire = Buffer.from(raw.replies(), 'latin1');
     assert.equal(wire.toString(textEncoding === 'utf-8' ? 'utf8' : 'latin1'), `P|1||||${expected}<CR>`);
   }
+});
+
+test('regression: a key/value payload with short fields is kept for quarantine, not dropped as noise', () => {
+  const payload = unescapeWire(readFileSync(new URL('../../test/fixtures/astm-regress/unknown-rs-gs-short-fields.txt', import.meta.url), 'latin1').trimEnd());
+  const r = rig();
+  r.line.consume(payload);
+  r.clock.advance(2000);
+  assert.deepEqual(r.messages.map((m) => [m.framing, m.adapter, m.text.equals(payload)]), [['foreign', null, true]]);
+  assert.equal(r.replies(), '');
 });

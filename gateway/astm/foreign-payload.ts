@@ -11,7 +11,7 @@
  * whole message) and binary noise (under 8 bytes or mostly unprintable). Both count as junk.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { ENQ, EOT, STX } from './control-bytes.js';
+import { ENQ, EOT, ETX, STX } from './control-bytes.js';
 import { hasE1381Framing } from './capture-deframe.js';
 import { checkPositive } from './link-options.js';
 
@@ -134,6 +134,8 @@ export class ForeignCapture {
 function looksLikeText(bytes: Uint8Array): boolean {
   if (bytes.length < MIN_UNKNOWN_BYTES) return false;
   let printable = 0;
-  for (const b of bytes) if ((b >= 0x20 && b < 0x7f) || b >= 0xa0 || b === 0x0d || b === 0x0a || b === 0x09) printable++;
+  // Text plus what structures text: line breaks, tabs, STX/ETX, and the FS/GS/RS/US separators
+  // that key-value devices (mini VIDAS) use; a payload made of these is a message, not noise.
+  for (const b of bytes) if ((b >= 0x20 && b < 0x7f) || b >= 0xa0 || b === 0x0d || b === 0x0a || b === 0x09 || b === STX || b === ETX || (b >= 0x1c && b <= 0x1f)) printable++;
   return printable / bytes.length >= MIN_PRINTABLE_SHARE;
 }

@@ -1,8 +1,7 @@
 /**
- * Tests for the real-world quirks Q1–Q19 of ../shared/research/astm.md §3 that no other test
- * file covers whole, each written from the quirk's description and generalised to the whole kind
- * of fault (property tests where the fault has a shape). docs/astm-quirks.md maps every quirk to
- * all of its tests, here and elsewhere.
+ * One test per real-world quirk Q1–Q19 of ../shared/research/astm.md §3, each written from the
+ * quirk's description and generalised to the whole kind of fault (property tests where the fault
+ * has a shape). docs/astm-quirks.md maps every quirk to all of its tests, here and elsewhere.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +17,13 @@ import { E1381Sender, type SendResult } from './e1381-sender.js';
 import { encodeFrames } from './frame-encoder.js';
 import { splitMessages } from './message.js';
 import { decodeText } from './text-decode.js';
+import { AstmLine, type AstmLineOptions, type LineMessage } from './astm-line.js';
+import { DEFAULT_DELIMITERS, type Delimiters } from './delimiters.js';
+import { encodeEscapes } from './escape.js';
+import { AstmQueryResponder } from '../daemon/astm-query-responder.js';
+import { FhirSearch } from '../uplink/fhir-search.js';
+import { mappingProfile, prepareInbound } from '../profiles/prepare-inbound.js';
+import { resolveProfile } from '../profiles/resolve.js';
 
 const ACK = Uint8Array.of(0x06);
 const NAK = Uint8Array.of(0x15);
@@ -91,7 +97,7 @@ test('Q3: however the bytes are cut into reads (1 byte, many frames, many sessio
   );
 });
 
-test('Q4: a damaged byte in any frame, intermediate (ETB) frames included, is NAKed; the resent frame completes the message', () => {
+test('Q4: a damaged byte in any frame, intermediate (ETB) frames included, is refused, never ACKed; the resent frame completes the message', () => {
   const FRAMING = new Set([0x02, 0x03, 0x04, 0x05, 0x17]);
   fc.assert(
     fc.property(recordsText, fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), (text, which, where, delta) => {
@@ -107,12 +113,21 @@ test('Q4: a damaged byte in any frame, intermediate (ETB) frames included, is NA
       for (const f of frames.slice(0, index)) rig.receiver.consume(f);
       rig.takeReplies();
       rig.receiver.consume(bad);
-      assert.equal(rig.takeReplies(), '<NAK>', `frame ${index + 1} of ${frames.length} is refused`);
+      // Refused: NAKed, or, when the damage made an LF right after two hex digits (exactly what a
+      // frame whose ETX was lost looks like), dropped without a reply so the sender's 15 s timer
+      // resends it (see FrameProgress.Abandon). Never ACKed.
+      const reply = rig.takeReplies();
+      const abandoned = rig.events.some((e) => e.kind === 'frame-abandoned');
+      assert.ok(reply === '<NAK>' || (reply === '' && abandoned && bad[at] === 0x0a), `frame ${index + 1} of ${frames.length} is refused (${reply})`);
       for (const f of frames.slice(index)) rig.receiver.consume(f);
       assert.equal(rig.messages.length, 1);
       assert.ok(rig.messages[0]?.text.equals(text));
     }),
-    { numRuns: 400 },
+    {
+      numRuns: 400,
+      // Found by this property: `é` + 33 is LF, after the text `00` (a lost-ETX trailer shape).
+      examples: [[Buffer.from('H|\\^&\rR|\xa0\xa0\xa0  \xa0   \xa0 \rR|  \rR|\xa0  00\xe9\rR| \rR| \xa0\xa0 \xa0\xa0\rL|1|N\r', 'latin1'), 1879048192, 24, 33]],
+    },
   );
 });
 
@@ -273,4 +288,202 @@ test('Q18: capture artefacts (U+FFFD bytes, stray CR LF, NUL) between frames and
   const counted = rig.events.reduce((n, e) => n + (e.kind === 'junk' ? e.bytes : 0), 0);
   assert.equal(counted, junk.length * 5);
   assert.equal(rig.receiver.state, 'neutral');
+});
+
+// ---- Q8, Q9, Q10, Q11, Q13, Q19: the whole kind of each fault, beside the narrower tests elsewhere ----
+
+/** A line in any framing mode with a fake clock, recording what it delivers and writes. */
+function lineRig(opts: Omit<AstmLineOptions, 'clock' | 'write' | 'onMessage'>) {
+  const clock = new FakeClock();
+  const written: number[] = [];
+  const messages: LineMessage[] = [];
+  const line = new AstmLine({ ...opts, clock, write: (b) => written.push(...b), onMessage: (m, settle) => (messages.push(m), settle(true)) });
+  return { clock, line, written, messages };
+}
+
+/** Cuts bytes into reads of the given sizes (the rest in one read). */
+function readsOf(bytes: Buffer, sizes: readonly number[]): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const n of sizes) {
+    if (at >= bytes.length) break;
+    out.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  if (at < bytes.length) out.push(bytes.subarray(at));
+  return out;
+}
+
+const printable = fc.array(fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0xa0, max: 0xff })), { maxLength: 60 }).map((c) => String.fromCharCode(...c));
+const reads = fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 60 });
+
+test('Q8: records without low-level framing (raw, or auto starting at H), any line ending and read split: one message, never answered', () => {
+  fc.assert(
+    fc.property(fc.array(printable, { maxLength: 6 }), fc.array(fc.constantFrom('\r', '\n', '\r\n'), { minLength: 8, maxLength: 8 }), reads, fc.constantFrom('raw' as const, 'auto' as const), (body, eols, sizes, framing) => {
+      const records = ['H|\\^&|||raw-sender', 'P|1', ...body.map((b, i) => `R|${i + 1}|${b}`), 'L|1|N'];
+      const wire = Buffer.from(records.map((r, i) => r + (eols[i % eols.length] as string)).join(''), 'latin1');
+      const r = lineRig({ framing, rawIdleMs: 5000 });
+      for (const piece of readsOf(wire, sizes)) r.line.consume(piece);
+      assert.deepEqual(r.messages.map((m) => [m.framing, m.complete, m.text.toString('latin1')]), [['raw', true, records.join('\r') + '\r']]);
+      assert.equal(r.written.length, 0, 'no ACK/NAK exists in raw mode');
+      assert.equal(r.line.state, 'neutral');
+      // Without its terminator the message ends after the idle time, marked incomplete.
+      const cut = lineRig({ framing, rawIdleMs: 5000 });
+      cut.line.consume(wire.subarray(0, wire.length - 7));
+      cut.clock.advance(4999);
+      assert.equal(cut.messages.length, 0);
+      cut.clock.advance(1);
+      assert.deepEqual(cut.messages.map((m) => [m.framing, m.complete]), [['raw', false]]);
+      assert.equal(cut.clock.pendingTimers(), 0);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('Q9: non-ASTM payloads (free text in STX/ETX, RS/GS key-values) are kept for quarantine, never NAKed, and the link still works', () => {
+  const freeText = fc.array(fc.integer({ min: 0x20, max: 0x7e }), { minLength: 8, maxLength: 120 }).map((c) => Buffer.concat([Buffer.of(0x02), Buffer.from(c), Buffer.of(0x03)]));
+  const keyValues = fc
+    .array(fc.stringMatching(/^[a-z]{2}[A-Za-z0-9 .|]{2,12}$/), { minLength: 2, maxLength: 10 })
+    .map((kv) => Buffer.concat([Buffer.of(0x02), ...kv.map((s) => Buffer.concat([Buffer.of(0x1e), Buffer.from(s)])), Buffer.of(0x1d), Buffer.from('b0')]));
+  fc.assert(
+    fc.property(fc.array(fc.oneof(freeText, keyValues), { minLength: 1, maxLength: 4 }), reads, fc.constantFrom('e1381' as const, 'auto' as const), (payloads, sizes, framing) => {
+      const r = lineRig({ framing });
+      for (const piece of readsOf(Buffer.concat(payloads), sizes)) r.line.consume(piece);
+      r.clock.advance(2000);
+      assert.deepEqual(r.messages.map((m) => [m.framing, m.adapter, m.text.toString('latin1')]), payloads.map((p) => ['foreign', null, p.toString('latin1')]), 'each payload once, as unknown');
+      assert.equal(r.written.length, 0, 'nothing answered: no NAK storm');
+      r.line.consume(Buffer.concat([ENQ_BYTE, frame(1, 'H|\\^&\rL|1|N\r'), EOT_BYTE]));
+      assert.equal(escapeWire(Buffer.from(r.written)), '<ACK><ACK>');
+      assert.equal(r.messages.at(-1)?.framing, 'e1381');
+      // Quarantine, not a guess: the intake refuses an unknown payload with a reason.
+      const first = r.messages[0] as LineMessage;
+      const prepared = prepareInbound(first.text, { framing: first.framing, adapter: first.adapter ?? '' }, resolveProfile('generic'));
+      assert.deepEqual(prepared.kind === 'reject' && prepared.reasonCode, 'unknown-payload');
+    }),
+    { numRuns: 200 },
+  );
+});
+
+const delimiterChar = fc.constantFrom(...'|\\^&@`!~#$%*+/:;=?_{}[]'.split(''));
+const delimiterSet = fc.uniqueArray(delimiterChar, { minLength: 4, maxLength: 4 }).map(([field, repeat, component, escape]): Delimiters => ({
+  field: field as string, repeat: repeat as string, component: component as string, escape: escape as string,
+}));
+
+/** The same message written in the given delimiters (values escaped where they clash). */
+function messageIn(d: Delimiters, specimen: string, tests: readonly { code: string; value: string }[]): string {
+  const e = (s: string) => encodeEscapes(s, d);
+  const r = (...f: string[]) => f.join(d.field);
+  const code = (c: string) => [d.component.repeat(3), e(c)].join('');
+  return [
+    r('H', `${d.repeat}${d.component}${d.escape}`, '', '', `Analyzer${d.component}1`),
+    r('P', '1'),
+    r('O', '1', e(specimen), '', tests.map((t) => code(t.code)).join(d.repeat), 'R'),
+    ...tests.map((t, i) => r('R', String(i + 1), code(t.code), e(t.value), 'mg/L', '', 'N', '', 'F')),
+    r('L', '1', 'N'),
+  ].join('\r');
+}
+
+test('Q10: whatever delimiters the H record declares, the message means the same (codes, repeats, values, specimen)', () => {
+  const text = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9 /.|\\^&@`!~-]{0,10}$/);
+  fc.assert(
+    fc.property(delimiterSet, text, fc.array(fc.record({ code: text, value: text }), { minLength: 1, maxLength: 4 }), (d, specimen, tests) => {
+      const [m] = splitMessages(messageIn(d, specimen, tests));
+      assert.deepEqual(m?.delimiters, d);
+      assert.deepEqual(m?.warnings, []);
+      const order = m?.patients[0]?.orders[0];
+      assert.equal(order?.record?.field(3), specimen);
+      assert.deepEqual(order?.record?.structure(5).map((c) => c[3]), tests.map((t) => t.code), 'one repeat per ordered test');
+      assert.deepEqual(order?.results.map((x) => [x.record.component(3, 4), x.record.field(4)]), tests.map((t) => [t.code, t.value]));
+      // And through the mapping: the same Observations as the default-delimiter message.
+      const fhir = (s: string) => convertAstm(s, { sourceId: 'x', messageId: 'm', timeZone: 'UTC' }).bundle.entry?.map((x) => x.resource).filter((x): x is Observation => x?.resourceType === 'Observation').map((o) => [o.code.coding?.[0]?.code, o.valueQuantity?.value ?? o.valueString]);
+      assert.deepEqual(fhir(messageIn(d, specimen, tests)), fhir(messageIn(DEFAULT_DELIMITERS, specimen, tests)));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('Q11: a bare header, a doubled delimiter character, or repeat == component: parsed without failing, warned where mangled', () => {
+  fc.assert(
+    fc.property(delimiterSet, fc.constantFrom('', '|||sender'), (d, rest) => {
+      const def = `${d.repeat}${d.component}${d.escape}`;
+      const tail = rest.replace(/\|/g, d.field);
+      const body = [['P', '1'], ['O', '1', 'S1'], ['R', '1', `${d.component.repeat(3)}GLU`, '5'], ['L', '1', 'N']].map((r) => r.join(d.field)).join('\r');
+      const bare = splitMessages(`H${d.field}${def}${tail}\r${body}`)[0];
+      assert.deepEqual(bare?.delimiters, d);
+      assert.deepEqual(bare?.warnings, [], 'nothing after the delimiters is normal');
+      const doubled = splitMessages(`H${d.field}${d.repeat}${def}${tail}\r${body}`)[0];
+      assert.deepEqual(doubled?.delimiters, d, 'the logging artefact is collapsed');
+      assert.deepEqual(doubled?.warnings.map((w) => w.position), ['H.2']);
+      assert.equal(doubled?.patients[0]?.orders[0]?.results[0]?.record.component(3, 4), 'GLU');
+      const clash = splitMessages(`H${d.field}${d.component}${d.component}${d.escape}${tail}\r${body}`)[0];
+      assert.equal(clash?.delimiters.component, d.component, 'components keep their delimiter');
+      assert.equal(clash?.warnings.length, 1);
+      assert.equal(clash?.patients[0]?.orders[0]?.results[0]?.record.component(3, 4), 'GLU');
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('Q13: whatever upstream does (fast, slow, silent, failing), the analyzer gets a reply before its 15 s cancel, with its query fields echoed', async () => {
+  const component = fc.stringMatching(/^[A-Za-z0-9 -]{0,5}$/);
+  await fc.assert(
+    fc.asyncProperty(fc.array(component, { minLength: 6, maxLength: 6 }), fc.stringMatching(/^[A-Z0-9]{1,10}$/), fc.constantFrom(0, 900, 5_000, 14_000, 60_000, -1), async (echo, specimen, delayMs) => {
+      const clock = new FakeClock();
+      const profile = resolveProfile('roche-cobas-e411');
+      const empty = JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry: [] });
+      // The network hop is the only stand-in: an answer after delayMs of fake time, or an error (-1).
+      const get = (): Promise<{ status: number; text: string }> => new Promise((resolve) => clock.setTimer(Math.max(0, delayMs), () => resolve(delayMs < 0 ? { status: 503, text: '' } : { status: 200, text: empty })));
+      let sentAt: number | undefined;
+      let reply: string[] = [];
+      const responder = new AstmQueryResponder({
+        sourceId: 'c1', profile, mapping: mappingProfile(profile), clock, timeZone: 'UTC', hostName: 'labedge', search: new FhirSearch({ get }, clock),
+        send: (records) => {
+          sentAt = clock.now();
+          reply = records;
+          return Promise.resolve({ ok: true, attempts: 1 });
+        },
+      });
+      const q = `H|\\^&|||cobas-e411^1|||||host|TSREQ^REAL|P|1\rQ|1|^^${specimen}^${echo.join('^')}||ALL||||||||O\rL|1|N\r`;
+      const done = responder.answer(q, 0);
+      for (let t = 0; t < 20_000 && sentAt === undefined; t += 100) {
+        for (let i = 0; i < 5; i++) await Promise.resolve();
+        clock.advance(100);
+      }
+      const [outcome] = await done;
+      assert.equal(outcome?.outcome, 'sent');
+      assert.ok(sentAt !== undefined && sentAt < 15_000, 'before the cobas cancels');
+      const order = splitMessages(reply.join('\r'))[0]?.patients[0]?.orders[0]?.record;
+      assert.equal(order?.field(3), specimen);
+      assert.deepEqual(order?.components(4), echo.map((c) => c), 'sequence, carrier, position unchanged');
+      assert.equal(splitMessages(reply.join('\r'))[0]?.header?.field(11), 'TSDWN^REPLY');
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('Q19: the sender\'s bytes are golden: every frame carries its text, FN 1..7,0, upper-case checksum over FN..ETX/ETB, CR LF', () => {
+  // The research's vectors, byte for byte.
+  assert.equal(escapeWire(encodeFrames(['A|B|C|D'])[0] as Buffer), '<STX>1A|B|C|D<CR><ETX>BF<CR><LF>');
+  const r = '5R|2|^^^1.0000+950+1.0|15|||^5^||V||34001637|20080516153540|20080516153602|34001637';
+  const body = Buffer.from(r + '\r\x03', 'latin1');
+  assert.equal(formatChecksum(frameChecksum(body, 0, body.length)), '3D');
+  fc.assert(
+    fc.property(fc.array(printable.map((s) => `R|${s}`), { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 240 }), (records, max) => {
+      const frames = encodeFrames(records, max);
+      let text = '';
+      frames.forEach((f, i) => {
+        assert.equal(f[0], 0x02);
+        assert.equal(f[1], 0x30 + ((i + 1) & 7), 'FN from 1, wrapping 7 → 0');
+        const end = f.length - 5;
+        assert.equal(f[end], i === frames.length - 1 || f[end - 1] === 0x0d ? 0x03 : 0x17);
+        assert.ok(end - 2 >= 1 && end - 2 <= max, 'text present and within the frame size');
+        assert.equal(f.subarray(end + 1, end + 3).toString('latin1'), formatChecksum(frameChecksum(f, 1, end + 1)));
+        assert.match(f.subarray(end + 1, end + 3).toString('latin1'), /^[0-9A-F]{2}$/);
+        assert.deepEqual([...f.subarray(-2)], [0x0d, 0x0a]);
+        text += f.subarray(2, end).toString('latin1');
+      });
+      assert.equal(text, records.join('\r') + '\r', 'the frames carry exactly the records');
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -17,6 +17,7 @@ import { mappingProfile } from '../profiles/prepare-inbound.js';
 import type { LinkSendOptions, LinkSendResult } from '../astm/e1381-link.js';
 import { AstmQueryResponder, type QueryOutcome } from './astm-query-responder.js';
 import { AstmOrderPush } from './astm-order-push.js';
+import { AstmLine } from '../astm/astm-line.js';
 
 loadFhirDefinitions();
 
@@ -141,6 +142,32 @@ test('a cancel (Q.13 = A) drops the reply still being looked up', async () => {
   await done;
   assert.equal(sent.length, 0);
   assert.deepEqual(outcomes.map((o) => o.outcome), ['cancelled']);
+});
+
+test('a patient name from upstream the line cannot carry as is (Ł, a control byte) still gets its reply; a refused send is reported', async () => {
+  const clock = new FakeClock();
+  const repo = await upstream();
+  const [patient] = (await repo.searchResources<Patient>(parseSearchRequest('Patient?identifier=MRN-77'))) as Patient[];
+  await repo.updateResource<Patient>({ ...(patient as Patient), name: [{ family: 'Łukasiewicz\u0002', given: ['Jane'] }] });
+  const profile = resolveProfile('generic', { encoding: 'latin1' });
+  const wire: number[] = [];
+  const line = new AstmLine({ clock, textEncoding: profile.encoding, write: (b) => wire.push(...b), onMessage: () => undefined });
+  const outcomes: QueryOutcome[] = [];
+  const base = { sourceId: 'cobas-1', profile, mapping: mappingProfile(profile), clock, timeZone: 'UTC', hostName: 'labedge', search: new FhirSearch(getter(repo, clock, { delayMs: 0 }), clock), onOutcome: (o: QueryOutcome) => outcomes.push(o) };
+  const done = new AstmQueryResponder({ ...base, send: (records, options) => line.send(records, options) }).answer(QUERY, 0);
+  for (let i = 0; i < 20 && !wire.includes(0x04); i++) {
+    await settle();
+    clock.advance(1);
+    if (wire.at(-1) !== 0x06) line.consume(Uint8Array.of(0x06)); // the instrument ACKs the ENQ and each frame
+  }
+  await done;
+  assert.deepEqual(outcomes.map((o) => [o.outcome, o.found]), [['sent', 1]]);
+  assert.match(Buffer.from(wire).toString('latin1'), /P\|1\|\|MRN-77\|\|Lukasiewicz&X02&\^Jane/);
+  line.destroy();
+
+  const refused = new AstmQueryResponder({ ...base, send: () => Promise.reject(new Error('line refused the text')) });
+  const [failed] = await Promise.all([refused.answer(QUERY, clock.now()), (async () => { for (let i = 0; i < 10; i++) { await settle(); clock.advance(1); } })()]).then(([o]) => o);
+  assert.equal(failed?.outcome, 'failed');
 });
 
 test('push mode: new active orders are downloaded once; a new version goes again', async () => {

@@ -132,9 +132,10 @@ test('cobas-style host query over a pty: orders from the FHIR server within the 
   const query = ['H|\\^&|||cobas-e411^1|||||host|TSREQ^REAL|P|1', 'Q|1|^^E2E-SPEC-1^40^0^5^^S1^SC||ALL||||||||O', 'L|1|N'];
   const sent = await analyzer.link.send(query);
   assert.deepEqual(sent, { ok: true, attempts: 1 });
-  const askedAt = Date.now();
-  const reply = await until(() => analyzer.received[0], 'the TSDWN reply', 15_000);
-  assert.ok(reply.at - askedAt < 15_000, `answered in ${reply.at - askedAt} ms, inside the cobas 15 s deadline`);
+  // The 15 s deadline itself is proven on an injected clock (quirks.test.ts Q13); here a reply
+  // that carries the orders (not "no information") shows the lookup beat the responder's own
+  // deadline. A wall-clock bound would only measure how busy the test machine is.
+  const reply = await until(() => analyzer.received[0], 'the TSDWN reply', 30_000);
   const [message] = splitMessages(reply.text);
   assert.equal(message?.header?.field(11), 'TSDWN^REPLY');
   const order = message?.patients[0]?.orders[0]?.record;
