@@ -9,6 +9,7 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { systemClock } from '../gateway/core/clock.js';
 import { MllpFramer, mllpFrame } from '../gateway/hl7/mllp-framer.js';
+import { ackHeaderOf, applicationAckFollows } from '../gateway/hl7/ack.js';
 import { parseHl7 } from '../gateway/hl7/parser.js';
 
 export interface MllpClientTls {
@@ -32,12 +33,17 @@ export interface MllpReply {
   /** MSA-2: the control id the reply acknowledges. */
   readonly controlId: string;
   readonly raw: Buffer;
+  /** The commit ACK (CA) that came before this application ACK, when the message asked for both. */
+  readonly commit?: MllpReply;
 }
 
 interface Waiter {
   resolve(r: MllpReply): void;
   reject(e: Error): void;
   timer: NodeJS.Timeout;
+  /** The message asked for a commit ACK and an application ACK (MSH-15/16): a CA is not the end. */
+  awaitsApplicationAck: boolean;
+  commit?: MllpReply;
 }
 
 export class MllpClient {
@@ -82,13 +88,21 @@ export class MllpClient {
     });
   }
 
-  /** Sends one message (MLLP-framed) and resolves with its reply. */
+  /**
+   * Sends one message (MLLP-framed) and resolves with its reply. When the message asks for a commit
+   * and an application ACK (enhanced mode, MSH-16 AL/SU), a CA is held and the AA/AE/AR that follows
+   * resolves the send (§3 #17: a CA is not the application's answer).
+   */
   send(payload: Uint8Array | string): Promise<MllpReply> {
-    return this.sendRaw(mllpFrame(payload));
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const cr = bytes.indexOf(0x0d);
+    const m = parseHl7(bytes.subarray(0, cr < 0 ? bytes.length : cr + 1)).messages[0]; // the MSH is enough
+    const header = m === undefined ? undefined : ackHeaderOf(m);
+    return this.sendRaw(mllpFrame(payload), header !== undefined && applicationAckFollows(header, 'accepted'));
   }
 
   /** Writes bytes as they are (already framed, split, or junk) and waits for the next reply. */
-  sendRaw(bytes: Uint8Array): Promise<MllpReply> {
+  sendRaw(bytes: Uint8Array, awaitsApplicationAck = false): Promise<MllpReply> {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -96,7 +110,7 @@ export class MllpClient {
         this.fail(e);
         this.socket.destroy();
       }, this.ackTimeoutMs);
-      this.waiters.push({ resolve, reject, timer });
+      this.waiters.push({ resolve, reject, timer, awaitsApplicationAck });
       this.socket.write(bytes);
     });
   }
@@ -116,10 +130,15 @@ export class MllpClient {
   }
 
   private settle(r: MllpReply): void {
-    const w = this.waiters.shift();
+    const w = this.waiters[0];
     if (!w) return;
+    if (w.awaitsApplicationAck && w.commit === undefined && r.code === 'CA') {
+      w.commit = r; // the application ACK for the same message comes next
+      return;
+    }
+    this.waiters.shift();
     clearTimeout(w.timer);
-    w.resolve(r);
+    w.resolve(w.commit !== undefined ? { ...r, commit: w.commit } : r);
   }
 
   private fail(e: Error): void {

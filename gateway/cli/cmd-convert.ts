@@ -7,6 +7,7 @@ import { isEscapedWireCapture, unescapeTokens, unescapeWireCapture } from '../as
 import { convertAstm } from '../fhir/astm-to-fhir.js';
 import { convertHl7All } from '../fhir/hl7/hl7-to-fhir.js';
 import { looksLikeHl7 } from '../fhir/hl7/hl7-capture.js';
+import { HL7_PROFILES, hl7Profile } from '../profiles/hl7-profile.js';
 import { messageDigest } from '../daemon/transform-worker.js';
 import { systemTimeZone, type TextEncoding } from '../config/config.js';
 
@@ -30,12 +31,17 @@ export async function convertCommand(argv: string[]): Promise<number> {
     source: { type: 'string', default: 'convert' },
     tz: { type: 'string' },
     encoding: { type: 'string', default: 'auto' },
+    profile: { type: 'string' },
   });
   const from = values.from;
   if (from !== 'astm' && from !== 'hl7' && from !== 'auto') throw usageError('--from must be astm, hl7 or auto');
   const encoding = values.encoding as TextEncoding;
   if (!['auto', 'utf-8', 'latin1'].includes(encoding)) throw usageError('--encoding must be auto, utf-8 or latin1');
   if (positionals.length !== 1) throw usageError('convert takes exactly one FILE (or - for stdin)');
+  // HL7 device profile (gateway/profiles/hl7-profile.ts), as an instrument's `profile` would set it.
+  if (values.profile !== undefined && !Object.hasOwn(HL7_PROFILES, values.profile)) {
+    throw usageError(`--profile must be an HL7 profile: ${Object.keys(HL7_PROFILES).join(', ')}`);
+  }
   const bytes = await readInput(positionals[0]!);
   if (from === 'hl7' || (from === 'auto' && looksLikeHl7(bytes))) {
     // Any terminator (CR, LF, CRLF), a BOM, batches, MLLP-framed captures: one Bundle per message.
@@ -45,6 +51,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       messageIdOf: messageDigest,
       timeZone: values.tz ?? systemTimeZone(),
       ...(encoding !== 'auto' ? { charset: encoding } : {}),
+      ...(values.profile !== undefined ? { profile: hl7Profile({ profile: values.profile }) } : {}),
     });
     for (const r of results) {
       for (const w of r.warnings) process.stderr.write(`labedge: warning: ${w}\n`);

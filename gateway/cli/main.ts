@@ -8,7 +8,8 @@ const USAGE = `usage: labedge <command> [options]
   demo [--json] [--data-dir DIR] [--transcript FILE]...
                                              everything on this machine: analyzers on pty serial
                                              lines, the daemon, a local mutual-TLS FHIR server
-  convert [--from astm|auto] FILE|-          print the FHIR transaction Bundle for a message
+  convert [--from astm|hl7|auto] [--profile HL7PROFILE] FILE|-
+                                             print the FHIR transaction Bundle for a message
   simulate --port PATH|--tcp HOST:PORT --file TRANSCRIPT [--baud N] [--protocol astm]
                                              act as an instrument on a serial line
   simulate --protocol hl7 --tcp HOST:PORT --file FILE [--tls --ca FILE [--cert FILE --key FILE]]

@@ -6,6 +6,7 @@ import { parseUplinkOptions, type UplinkOptionsConfig } from '../uplink/uplink-c
 import { parseHl7Transport, type Hl7InstrumentConfig } from '../hl7/hl7-instrument-config.js';
 import { parseStoreConfig, type StoreConfig } from '../store/store-config.js';
 import { parseAstmInstrumentExtras, type AstmInstrumentExtras } from '../profiles/instrument-profile.js';
+import { parseHl7InstrumentExtras } from '../profiles/hl7-profile.js';
 
 export type { Hl7InstrumentConfig } from '../hl7/hl7-instrument-config.js';
 
@@ -150,7 +151,8 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
       const t = item.transport;
       if (protocol === 'hl7') {
         const transport = parseHl7Transport(t, `${p}.transport`, fail, pathOf);
-        if (transport) instruments.push({ id, protocol: 'hl7', encoding: encoding as TextEncoding, timeZone, transport });
+        const hl7Extras = parseHl7InstrumentExtras(item, p, fail);
+        if (transport) instruments.push({ id, protocol: 'hl7', encoding: encoding as TextEncoding, timeZone, transport, ...hl7Extras });
         return;
       }
       const extras = parseAstmInstrumentExtras(item, p, fail);

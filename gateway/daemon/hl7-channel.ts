@@ -19,6 +19,7 @@ import type { Hl7InstrumentConfig } from '../hl7/hl7-instrument-config.js';
 import { Hl7Session, type CommitResult, type SessionEvent } from '../hl7/hl7-session.js';
 import { dedupeText, type IntakeItem } from '../hl7/intake.js';
 import type { QueueStore } from '../store/queue-store.js';
+import { hl7Profile } from '../profiles/hl7-profile.js';
 import type { DaemonEventSink } from './events.js';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -189,6 +190,7 @@ export class Hl7Channel {
       ...(t.openFrameTimeoutMs !== undefined ? { openFrameTimeoutMs: t.openFrameTimeoutMs } : {}),
       ...(t.type === 'serial' && t.idleMs !== undefined ? { idleMs: t.idleMs } : {}),
       ...(this.instrument.encoding !== 'auto' ? { charset: this.instrument.encoding } : {}),
+      ...(hl7Profile(this.instrument).crOnly === true ? { crOnly: true } : {}),
       write,
       commit: (item) => this.commit(item),
       ackControlId: () => `LE${this.clock.now().toString(36)}${(++this.ackSeq).toString(36)}`,
@@ -204,7 +206,7 @@ export class Hl7Channel {
   private report(e: SessionEvent): void {
     const sourceId = this.instrument.id;
     if (e.kind === 'framing') this.deps.events.emit('link', { sourceId, kind: `mllp-${e.detail}`, ...(e.bytes !== undefined ? { detail: `${e.bytes} bytes` } : {}) });
-    else this.deps.events.emit('link', { sourceId, kind: 'hl7-ack', detail: `${e.code}${e.duplicate ? ' duplicate' : ''}${e.reason === 'oversize' ? ' oversize' : ''}` });
+    else this.deps.events.emit('link', { sourceId, kind: 'hl7-ack', detail: `${e.code}${e.applicationCode ? `+${e.applicationCode}` : ''}${e.duplicate ? ' duplicate' : ''}${e.reason === 'oversize' ? ' oversize' : ''}` });
   }
 
   /** Stores one intake item durably; resolves only after the synced commit (or with ok: false). */

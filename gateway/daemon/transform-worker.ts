@@ -4,6 +4,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import { convertAstmInbound } from '../profiles/astm-inbound.js';
 import type { AnyInstrumentConfig } from '../config/config.js';
 import { convertHl7 } from '../fhir/hl7/hl7-to-fhir.js';
+import { hl7Profile } from '../profiles/hl7-profile.js';
 import { describeError } from '../core/errors.js';
 import type { DaemonEventSink } from './events.js';
 import { withProvenance } from '../fhir/provenance.js';
@@ -50,7 +51,14 @@ export function createTransformStep(deps: {
         }
         if (astm?.kind === 'rejected') throw new Hl7Rejected(`${astm.reasonCode} ${astm.detail}`);
         const result = hl7 || astm === undefined
-          ? convertHl7(record.raw, { sourceId: record.sourceId, messageId: digest, ...(instrument?.timeZone ? { timeZone: instrument.timeZone } : {}), ...(encoding !== 'auto' ? { charset: encoding } : {}) })
+          ? convertHl7(record.raw, {
+              sourceId: record.sourceId,
+              messageId: digest,
+              ...(instrument?.timeZone ? { timeZone: instrument.timeZone } : {}),
+              ...(encoding !== 'auto' ? { charset: encoding } : {}),
+              // The HL7 device profile (gateway/profiles/hl7-profile.ts): unit, ST-number and placeholder quirks.
+              ...(instrument?.protocol === 'hl7' ? { profile: hl7Profile(instrument) } : {}),
+            })
           : astm.result;
         bundle = result.bundle as { entry?: unknown[] };
         warnings = result.warnings;

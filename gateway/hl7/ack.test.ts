@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ackCodeFor, ackHeaderOf, buildAck, fallbackAckHeader, HL7_ERROR, hl7Timestamp } from './ack.js';
+import { ackCodeFor, ackHeaderOf, applicationAckFollows, buildAck, fallbackAckHeader, HL7_ERROR, hl7Timestamp } from './ack.js';
 import { parseHl7 } from './parser.js';
 
 const fixtures = fileURLToPath(new URL('../../test/fixtures/hl7/', import.meta.url));
@@ -63,6 +63,12 @@ test('mode table: original, enhanced per MSH-15, application ACK fallback per MS
   assert.equal(row('NE', 'NE'), '- - CR');
   assert.equal(row('', 'ER'), 'CA CE CR');
   assert.equal(row('XX', ''), 'CA CE CR');
+  // §3 #17: the application ACK follows the commit ACK only when both are asked and the message was stored.
+  const follows = (a: string, b: string) => outcomes.map((o) => (applicationAckFollows(h(a, b), o) ? 'AA' : '-')).join(' ');
+  assert.equal(follows('AL', 'AL'), 'AA - -');
+  assert.equal(follows('AL', 'SU'), 'AA - -');
+  assert.equal(follows('', 'AL'), 'AA - -');
+  for (const [a, b] of [['AL', 'ER'], ['AL', 'NE'], ['NE', 'AL'], ['ER', 'AL'], ['', ''], ['AL', '']]) assert.equal(follows(a ?? '', b ?? ''), '- - -', `${a}/${b}`);
 });
 
 test('ERR segment: v2.5+ layout with location and table 0357; the fallback header answers with MSA-2 empty', () => {

@@ -5,7 +5,8 @@
  * Mode (MSH-15 / MSH-16): both empty → original mode AA/AE/AR; otherwise enhanced mode, where the
  * commit (accept) acknowledgement CA/CE/CR is sent as MSH-15 asks (AL, ER, SU, NE; empty = AL). For
  * labedge the application's work *is* the durable commit, so when MSH-15 declines a commit ACK but
- * MSH-16 asks for an application ACK, AA/AE/AR is sent instead. A rejected message (AR/CR) is
+ * MSH-16 asks for an application ACK, AA/AE/AR is sent instead; when both ask (AL/AL, the IG's own
+ * samples), the AA follows the CA right after the commit. A rejected message (AR/CR) is
  * always answered, whatever its header asks: its header may be what is broken.
  *
  * Outcomes: accepted = durably committed (AA/CA); error = could not commit, send again later
@@ -123,6 +124,16 @@ export function ackCodeFor(header: Pick<AckHeader, 'acceptAckType' | 'applicatio
   return undefined;
 }
 
+/**
+ * Whether an application acknowledgement (AA) follows the commit acknowledgement (CA): enhanced mode
+ * with MSH-16 asking for one on success (AL, SU). labedge's application work is the durable commit,
+ * so both go out together after it; a sender that asked for both waits for the AA (§3 #17).
+ */
+export function applicationAckFollows(header: Pick<AckHeader, 'acceptAckType' | 'applicationAckType'>, outcome: IntakeOutcome): boolean {
+  const app = header.applicationAckType;
+  return outcome === 'accepted' && ackCodeFor(header, outcome) === 'CA' && (app === 'AL' || app === 'SU');
+}
+
 /** `YYYYMMDDHHMMSS+0000` (UTC). */
 export function hl7Timestamp(ms: number): string {
   const d = new Date(ms);
@@ -166,9 +177,10 @@ export interface BuiltAck {
 export function buildAck(
   header: AckHeader,
   outcome: IntakeOutcome,
-  options: { controlId: string; now: number; error?: Hl7ErrorDetail },
+  options: { controlId: string; now: number; error?: Hl7ErrorDetail; application?: boolean },
 ): BuiltAck | undefined {
-  const code = ackCodeFor(header, outcome);
+  // `application`: the AA that follows a CA (applicationAckFollows).
+  const code = options.application === true ? (`A${ackCodeFor(header, outcome)?.[1] ?? 'A'}` as AckCode) : ackCodeFor(header, outcome);
   if (code === undefined) return undefined;
   const d = header.delimiters;
   const c = d.component || '^';

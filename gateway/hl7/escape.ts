@@ -24,10 +24,30 @@ function hexBytes(hex: string): Uint8Array | undefined {
   return out;
 }
 
+/** Hex → text in the message charset; undefined when the hex or the bytes are not valid (kept literally then). */
 function decodeHex(hex: string, encoding: Hl7TextEncoding): string | undefined {
   const bytes = hexBytes(hex);
   if (bytes === undefined) return undefined;
-  return decodeBytes(bytes, encoding === 'utf-8' || encoding === 'latin1' ? encoding : encoding).text;
+  const decoded = decodeBytes(bytes, encoding);
+  return decoded.replaced ? undefined : decoded.text;
+}
+
+/**
+ * `\Xhh\` sequences that follow each other are one byte run: a sender that escapes byte by byte
+ * splits a multi-byte UTF-8 character across them. Returns the run's hex and where it ends.
+ */
+function hexRun(text: string, esc: string, first: string, end: number): { hex: string; end: number } {
+  let hex = first;
+  let at = end;
+  while (text[at + 1] === esc && (text[at + 2] === 'X' || text[at + 2] === 'x')) {
+    const next = text.indexOf(esc, at + 2);
+    if (next < 0) break;
+    const more = text.slice(at + 3, next);
+    if (hexBytes(more) === undefined) break;
+    hex += more;
+    at = next;
+  }
+  return { hex, end: at };
 }
 
 /**
@@ -47,7 +67,7 @@ export function decodeEscapes(
   let out = '';
   let last = 0;
   while (start >= 0) {
-    const end = text.indexOf(esc, start + 1);
+    let end = text.indexOf(esc, start + 1);
     if (end < 0) {
       onIssue?.({ kind: 'unterminated' });
       break;
@@ -65,8 +85,15 @@ export function decodeEscapes(
       case '.br': case '.sp': replacement = '\n'; break;
       default:
         if (body.startsWith('X') || body.startsWith('x')) {
-          replacement = decodeHex(body.slice(1), encoding);
-          if (replacement === undefined) onIssue?.({ kind: 'bad-hex' });
+          const run = hexBytes(body.slice(1)) === undefined ? undefined : hexRun(text, esc, body.slice(1), end);
+          const joined = run === undefined ? undefined : decodeHex(run.hex, encoding);
+          if (run !== undefined && joined !== undefined) {
+            replacement = joined;
+            end = run.end;
+          } else {
+            replacement = decodeHex(body.slice(1), encoding); // the run is not valid text as a whole: this sequence alone
+            if (replacement === undefined) onIssue?.({ kind: 'bad-hex' });
+          }
         } else if (/^\.(sp|in|ti|sk)[+-]?\d*$/.test(body) || /^\.(fi|nf|ce)$/.test(body)) {
           replacement = body.startsWith('.sp') ? '\n' : '';
         } else if (/^[CM][0-9A-Fa-f]{4,6}$/.test(body)) {

@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { parseConfig } from '../config/config.js';
+import { hl7Profile } from '../profiles/hl7-profile.js';
 
 const base = (instrument: Record<string, unknown>) => ({
   deviceId: 'box-1',
@@ -36,4 +37,26 @@ test('HL7 instruments: MLLP over TLS with pinning, plaintext only by opt-in, ser
   assert.deepEqual(badPin.issues.map((i) => i.field), ['instruments[0].transport.tls.pinnedFingerprints']);
   const tcp = parseConfig(base({ transport: { type: 'tcp', port: 1 } }), '/');
   assert.deepEqual(tcp.issues.map((i) => i.field), ['instruments[0].transport.type']);
+});
+
+test('HL7 device profiles: a named profile, overrides on top, and every bad field reported at once', () => {
+  const mllp = { type: 'mllp', port: 2575, allowPlaintext: true };
+  const urit = parseConfig(base({ profile: 'urit-5160', transport: mllp }), '/');
+  assert.deepEqual(urit.issues, []);
+  const u = urit.config?.instruments[0];
+  assert.ok(u?.protocol === 'hl7');
+  assert.deepEqual(hl7Profile(u), { unitsAsText: true });
+  const tuned = parseConfig(base({ profile: 'radiometer-abl', overrides: { placeholderReason: 'not-performed', crOnly: true }, transport: mllp }), '/');
+  assert.deepEqual(tuned.issues, []);
+  const t = tuned.config?.instruments[0];
+  assert.ok(t?.protocol === 'hl7');
+  assert.deepEqual(hl7Profile(t), { numericStrings: true, placeholderReason: 'not-performed', crOnly: true });
+  assert.deepEqual(hl7Profile(undefined), {}, 'generic: every quirk off');
+  const bad = parseConfig(base({ profile: 'sysmex-xn', overrides: { unitsAsText: 'yes', placeholderReason: 'never', decimalMark: ',' }, transport: mllp }), '/');
+  assert.deepEqual(bad.issues.map((i) => i.field).sort(), [
+    'instruments[0].overrides.decimalMark',
+    'instruments[0].overrides.placeholderReason',
+    'instruments[0].overrides.unitsAsText',
+    'instruments[0].profile',
+  ]);
 });

@@ -4,6 +4,7 @@
  * same one-pass, report-everything style as gateway/config/config.ts, which calls this.
  */
 import type { SerialSettings } from '../../hardware/serial-line.js';
+import type { Hl7InstrumentExtras } from '../profiles/hl7-profile.js';
 
 export interface MllpTlsConfig {
   certFile: string;
@@ -27,7 +28,8 @@ export type Hl7Transport =
   | ({ type: 'mllp'; host: string; port: number; tls?: MllpTlsConfig; allowPlaintext?: boolean; maxConnections?: number } & MllpFramingConfig)
   | ({ type: 'serial'; framing: 'mllp' | 'none'; idleMs?: number } & SerialSettings & MllpFramingConfig);
 
-export interface Hl7InstrumentConfig {
+/** `profile` / `overrides` (gateway/profiles/hl7-profile.ts): device quirks for intake and mapping. */
+export interface Hl7InstrumentConfig extends Hl7InstrumentExtras {
   id: string;
   protocol: 'hl7';
   transport: Hl7Transport;

@@ -8,7 +8,7 @@ import { parseHl7 } from './parser.js';
 
 const msg = (id: string, extra = ''): string => `MSH|^~\\&|ANALYZER|LAB|LIS|HOSP|20240101120000||ORU^R01^ORU_R01|${id}|P|2.5.1${extra}\rPID|1||X\rOBX|1|NM|GLU||5.5|mmol/L\r`;
 
-function setup(commit: (item: IntakeItem) => Promise<CommitResult>, options: { framing?: 'mllp' | 'none'; release2?: boolean; maxFrameBytes?: number } = {}) {
+function setup(commit: (item: IntakeItem) => Promise<CommitResult>, options: { framing?: 'mllp' | 'none'; release2?: boolean; maxFrameBytes?: number; crOnly?: boolean } = {}) {
   const clock = new FakeClock();
   const written: Buffer[] = [];
   const events: SessionEvent[] = [];
@@ -146,4 +146,43 @@ test('unframed serial: messages split by blank line, next MSH and idle time; ACK
   await h.session.drained();
   assert.deepEqual(h.msa(), ['AA:S1', 'AA:S2', 'AA:S3']);
   assert.ok(h.acks()[0]?.startsWith('MSH|^~\\&|LIS|HOSP|ANALYZER|LAB|'));
+});
+
+test('§3 #1 strict mode (profile crOnly): a LF-terminated message is stored for quarantine and rejected with ERR 100', async () => {
+  const lf = (id: string, extra = ''): string => msg(id, extra).replaceAll('\r', '\n');
+  const committed: IntakeItem[] = [];
+  const strict = setup((item) => {
+    committed.push(item);
+    return ok();
+  }, { crOnly: true });
+  strict.session.consume(mllpFrame(lf('LF1')));
+  strict.session.consume(mllpFrame(msg('LF1').replace(/\r/g, '\r\n')));
+  strict.session.consume(mllpFrame(lf('LF2', '|||AL|NE')));
+  strict.session.consume(mllpFrame(msg('CR1')));
+  await strict.session.drained();
+  assert.deepEqual(strict.msa(), ['AR:LF1', 'AA:LF1', 'CR:LF2', 'AA:CR1'], 'CRLF has a CR: only a message without CR is refused');
+  const err = parseHl7(Buffer.from(strict.acks()[0] ?? '', 'latin1')).messages[0]?.segment('ERR');
+  assert.equal(err?.value(2, 1), 'MSH');
+  assert.equal(err?.value(3, 1), '100');
+  assert.deepEqual(committed.map((i) => i.rejection?.condition.code), ['100', undefined, '100', undefined], 'rejected messages are still committed (quarantine)');
+  // Default: the LF fallback reads the same message and accepts it.
+  const lenient = setup(ok);
+  lenient.session.consume(mllpFrame(lf('LF1')));
+  await lenient.session.drained();
+  assert.deepEqual(lenient.msa(), ['AA:LF1']);
+});
+
+test('§3 #17 enhanced mode asking for both (AL/AL): CA then AA after the commit; CE alone when it fails; never AA first', async () => {
+  let fail = false;
+  const h = setup(() => Promise.resolve(fail ? { ok: false, reason: 'disk' } : { ok: true, id: 'i-1', duplicate: false }));
+  h.session.consume(mllpFrame(msg('E1', '|||AL|AL')));
+  await h.session.drained();
+  fail = true;
+  h.session.consume(mllpFrame(msg('E2', '|||AL|AL')));
+  h.session.consume(mllpFrame(msg('E3', '|||AL|ER')));
+  await h.session.drained();
+  assert.deepEqual(h.msa(), ['CA:E1', 'AA:E1', 'CE:E2', 'CE:E3']);
+  const acks = h.acks().map((a) => parseHl7(Buffer.from(a, 'latin1')).messages[0]?.controlId);
+  assert.equal(new Set(acks).size, acks.length, 'each ACK has its own control id');
+  assert.deepEqual(h.events.filter((e) => e.kind === 'ack').map((e) => (e.kind === 'ack' ? `${e.code}${e.applicationCode ? `+${e.applicationCode}` : ''}` : '')), ['CA+AA', 'CE', 'CE']);
 });

@@ -7,7 +7,7 @@
  * `commit` and the clock; one session per connection, never shared.
  */
 import type { Clock } from '../core/clock.js';
-import { buildAck, fallbackAckHeader, HL7_ERROR, ackHeaderOf, type AckCode, type AckHeader, type Hl7ErrorDetail } from './ack.js';
+import { applicationAckFollows, buildAck, fallbackAckHeader, HL7_ERROR, ackHeaderOf, type AckCode, type AckHeader, type Hl7ErrorDetail } from './ack.js';
 import { intakeItems, type IntakeItem } from './intake.js';
 import { MllpFramer, mllpFrame, MLLP_COMMIT_ACK, MLLP_COMMIT_NAK, type MllpEvent } from './mllp-framer.js';
 import { parseHl7 } from './parser.js';
@@ -19,7 +19,7 @@ export type CommitResult =
 
 /** PHI-free: codes, counts, opaque ids. */
 export type SessionEvent =
-  | { readonly kind: 'ack'; readonly code: AckCode | 'none'; readonly id?: string; readonly duplicate?: boolean; readonly reason?: string }
+  | { readonly kind: 'ack'; readonly code: AckCode | 'none'; readonly applicationCode?: AckCode; readonly id?: string; readonly duplicate?: boolean; readonly reason?: string }
   | { readonly kind: 'framing'; readonly detail: 'junk' | 'oversize' | 'timeout' | 'abandoned' | 'bare-end'; readonly bytes?: number };
 
 export interface Hl7SessionOptions {
@@ -34,6 +34,8 @@ export interface Hl7SessionOptions {
   readonly idleMs?: number;
   /** Instrument profile charset override for MSH-18. */
   readonly charset?: string;
+  /** Strict segment terminators: a message without CR gets AR/CR with ERR 100 (profile `crOnly`). */
+  readonly crOnly?: boolean;
   write(bytes: Buffer): void;
   commit(item: IntakeItem): Promise<CommitResult>;
   /** The ACK's own MSH-10. */
@@ -119,7 +121,7 @@ export class Hl7Session {
   }
 
   private async handleFrame(payload: Buffer): Promise<void> {
-    for (const item of intakeItems(payload, this.opts.charset)) {
+    for (const item of intakeItems(payload, { ...(this.opts.charset !== undefined ? { charset: this.opts.charset } : {}), ...(this.opts.crOnly ? { crOnly: true } : {}) })) {
       let result: CommitResult;
       try {
         result = await this.opts.commit(item);
@@ -158,10 +160,17 @@ export class Hl7Session {
     const ack = release2 && !asked
       ? undefined
       : buildAck(header, outcome, { controlId: this.opts.ackControlId(), now: this.opts.clock.now(), ...(error ? { error } : {}) });
-    if (ack !== undefined) this.opts.write(this.opts.framing === 'none' ? ack.bytes : mllpFrame(ack.bytes));
+    const frame = (b: Buffer): Buffer => (this.opts.framing === 'none' ? b : mllpFrame(b));
+    if (ack !== undefined) this.opts.write(frame(ack.bytes));
+    // Enhanced mode asking for both: the application ACK follows the commit ACK at once (the commit is the application's work).
+    const application = ack !== undefined && applicationAckFollows(header, outcome)
+      ? buildAck(header, outcome, { controlId: this.opts.ackControlId(), now: this.opts.clock.now(), application: true })
+      : undefined;
+    if (application !== undefined) this.opts.write(frame(application.bytes));
     this.opts.onEvent?.({
       kind: 'ack',
       code: ack?.code ?? 'none',
+      ...(application !== undefined ? { applicationCode: application.code } : {}),
       ...(id !== undefined ? { id } : {}),
       ...(duplicate ? { duplicate } : {}),
       ...(reason !== undefined ? { reason } : {}),

@@ -37,8 +37,16 @@ export function validateForIntake(m: Hl7Message): Hl7ErrorDetail | undefined {
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-/** A frame's payload → intake items, in order. `charset` overrides MSH-18 (instrument profile). */
-export function intakeItems(payload: Buffer, charset?: string): IntakeItem[] {
+export interface IntakeOptions {
+  /** Overrides MSH-18 (instrument encoding). */
+  readonly charset?: string;
+  /** Strict segment terminators (profile `crOnly`): a message without CR is rejected, not read with the LF fallback. */
+  readonly crOnly?: boolean;
+}
+
+/** A frame's payload → intake items, in order. */
+export function intakeItems(payload: Buffer, options: IntakeOptions = {}): IntakeItem[] {
+  const { charset } = options;
   const parsed = parseHl7(payload, charset !== undefined ? { charset } : {});
   if (parsed.messages.length === 0) {
     return [{ raw: payload, message: undefined, header: fallbackAckHeader(), rejection: { condition: HL7_ERROR.segmentSequence, segment: 'MSH', sequence: 1 }, digest: sha256(payload) }];
@@ -50,7 +58,10 @@ export function intakeItems(payload: Buffer, charset?: string): IntakeItem[] {
       raw,
       message,
       header: ackHeaderOf(message) ?? fallbackAckHeader(),
-      rejection: validateForIntake(message),
+      // LF-terminated segments in strict mode: the message is stored for quarantine and rejected (ERR 100 at MSH).
+      rejection: options.crOnly === true && message.lineFeedTerminated
+        ? { condition: HL7_ERROR.segmentSequence, segment: 'MSH', sequence: 1 }
+        : validateForIntake(message),
       digest: sha256(raw),
     };
   });

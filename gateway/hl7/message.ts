@@ -39,9 +39,12 @@ export class Hl7Message {
   readonly charset: string;
   /** MSH-18 as sent (first repetition, first component). */
   readonly declaredCharset: string;
+  /** Its segments were split at LF: the input had no CR (the fallback of §3 #1). */
+  readonly lineFeedTerminated: boolean;
 
   constructor(raw: Buffer, options: MessageBuildOptions) {
     this.raw = raw;
+    this.lineFeedTerminated = options.lineFeedTerminated && raw.includes(LF);
     const warnings: string[] = [];
     this.warnings = warnings;
     const seen = new Set<string>();

@@ -112,3 +112,18 @@ test('fuzz: random bytes and mutated corpus messages never throw', () => {
     { numRuns: 300 },
   );
 });
+
+test('property: any text escaped byte by byte as \\Xhh\\ decodes back exactly (UTF-8 and ISO-8859-1 messages)', () => {
+  const hexEscaped = (bytes: Buffer): string => [...bytes].map((b) => `\\X${b.toString(16).toUpperCase().padStart(2, '0')}\\`).join('');
+  fc.assert(
+    fc.property(fc.string({ unit: fc.oneof(fc.constantFrom('é', 'Ω', '😀', '€', 'a', ' '), fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c))), minLength: 1, maxLength: 10 }), fc.boolean(), (value, latin1) => {
+      const target = latin1 ? [...value].filter((ch) => ch.charCodeAt(0) <= 0xff).join('') || 'a' : value;
+      const bytes = Buffer.from(target, latin1 ? 'latin1' : 'utf8');
+      const msg = `MSH|^~\\&|A|B|C|D|20240101||ORU^R01|1|P|2.5||||||${latin1 ? '8859/1' : 'UNICODE UTF-8'}\rOBX|1|ST|X||${hexEscaped(bytes)}\r`;
+      const m = parseHl7(Buffer.from(msg, 'latin1')).messages[0];
+      assert.equal(m?.segment('OBX')?.value(5), target);
+      assert.deepEqual(m?.warnings ?? [], []);
+    }),
+    { numRuns: 300 },
+  );
+});

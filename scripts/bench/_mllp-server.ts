@@ -6,9 +6,11 @@
  * connection with each new one, node-hl7-server#102, so the bench gives it one connection per
  * message); `medplum` = a minimal listener written here that parses each message with @medplum/core
  * Hl7Message and answers its buildAck(), persisting nothing (the Medplum agent minus its queue);
- * `bare` = finds the end block and writes a fixed ACK (the ceiling for a Node MLLP listener).
- * Prints `PORT n`.
+ * `bare` = finds the end block and writes a fixed ACK (the ceiling for a Node MLLP listener);
+ * `labedge-nostore` = the same Hl7Channel with a store stub that keeps nothing (not a peer: it
+ * separates the cost of HL7 intake from the cost of the durable commit). Prints `PORT n`.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -74,6 +76,23 @@ async function main(): Promise<number> {
       await inbound.close();
     });
     return port;
+  }
+  if (kind === 'labedge-nostore') {
+    let n = 0;
+    const stub = {
+      dedupeKey: (text: string): string => `h!${createHash('sha256').update(text).digest('hex')}`,
+      dedupeKeys: (): Promise<string[]> => Promise.resolve([]),
+      readDedupe: (): Promise<Buffer | undefined> => Promise.resolve(undefined),
+      commitInbound: (): Promise<string> => Promise.resolve(`i-${++n}`),
+      pruneDedupe: (): Promise<number> => Promise.resolve(0),
+    };
+    const channel = new Hl7Channel(
+      { id: 'bench', protocol: 'hl7', encoding: 'auto', timeZone: 'UTC', transport: { type: 'mllp', host: '127.0.0.1', port: 0, allowPlaintext: true } },
+      { store: stub as unknown as QueueStore, events: new EventEmitter<DaemonEvents>(), logger: silentLogger(), onCommitted: () => {} },
+    );
+    await channel.start();
+    stops.push(() => channel.stop());
+    return channel.port ?? 0;
   }
   const dir = await mkdtemp(join(tmpdir(), 'labedge-bench-mllp-'));
   const store = await QueueStore.open({ dataDir: join(dir, 'data'), keyFile: join(dir, 'keys', 'kek') });

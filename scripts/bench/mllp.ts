@@ -92,7 +92,7 @@ async function measure(r: Running, ms: number, n: number, reconnect = false): Pr
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-const kinds = ['labedge', 'medplum', 'node-hl7-server', 'bare', 'labedge-tls'];
+const kinds = ['labedge', 'medplum', 'node-hl7-server', 'bare', 'labedge-tls', 'labedge-nostore'];
 const peers = ['medplum', 'node-hl7-server'];
 const reconnects = (k: string): boolean => k === 'node-hl7-server';
 const bad: Record<string, number> = Object.fromEntries(kinds.map((k) => [k, 0]));
@@ -122,6 +122,7 @@ const label: Record<string, string> = {
   'node-hl7-server': 'node-hl7-server 2.5.0 (AA, persists nothing; 1 conn/msg)',
   medplum: '@medplum/core parse + buildAck (persists nothing)',
   bare: 'bare net listener (fixed ACK, persists nothing)',
+  'labedge-nostore': 'labedge intake, store stubbed out (not a peer)',
 };
 for (const k of kinds) {
   console.log(`${(label[k] ?? k).padEnd(52)}${Math.round(median(samples[k] ?? [])).toLocaleString('en').padStart(12)}${Math.round(single[k] ?? 0).toLocaleString('en').padStart(12)}`);
@@ -134,4 +135,6 @@ const fastest = correctPeers.reduce((best, k) => (median(samples[k] ?? []) > med
 const peer = median(samples[fastest] ?? []);
 const bare = median(samples.bare ?? []);
 console.log(`fastest correct non-persisting peer: ${fastest}; labedge / it: ${(ours / peer).toFixed(2)}; labedge / bare listener: ${(ours / bare).toFixed(2)}; TLS / plaintext: ${(median(samples['labedge-tls'] ?? []) / ours).toFixed(2)}`);
+// Where the time goes: the same intake without the durable commit, against the same peer.
+console.log(`labedge intake without the store / fastest peer: ${(median(samples['labedge-nostore'] ?? []) / peer).toFixed(2)} (the rest of the gap is the encrypted, audited, fsync'd commit)`);
 console.log(JSON.stringify({ bench: 'mllp', metric: 'mllp_commit_vs_nonpersisting_peer', value: Number((ours / peer).toFixed(2)), target: 1.0 }));

@@ -74,3 +74,21 @@ test('convert --from hl7 and auto: any terminator, BOM, MLLP frames, stdin; stde
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('convert --profile applies an HL7 device profile; an unknown one is a usage error', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-hl7-convert-profile-'));
+  try {
+    const file = join(dir, 'urit.hl7');
+    await writeFile(file, SEGMENTS.join('\r') + '\r');
+    const r = labedge(['convert', '--from', 'hl7', '--profile', 'urit-5160', '--tz', 'Europe/Berlin', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /OBX-6: unescaped component separator/, 'the profile says OBX-6 is one string: nothing to warn about');
+    const units = JSON.parse(r.stdout).entry.filter((e: any) => e.resource.resourceType === 'Observation').map((e: any) => e.resource.valueQuantity?.code);
+    assert.deepEqual(units, ['10*9/L', 'g/L']);
+    const bad = labedge(['convert', '--profile', 'no-such-analyzer', file]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--profile must be an HL7 profile: generic, urit-5160, radiometer-abl/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

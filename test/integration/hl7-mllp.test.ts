@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +18,9 @@ import fc from 'fast-check';
 import { MllpClient } from '../../hardware/mllp-client.js';
 import { MllpFramer, mllpFrame } from '../../gateway/hl7/mllp-framer.js';
 import { parseHl7 } from '../../gateway/hl7/parser.js';
-import { ackCodeFor, ackHeaderOf } from '../../gateway/hl7/ack.js';
+import { ackCodeFor, ackHeaderOf, applicationAckFollows } from '../../gateway/hl7/ack.js';
 import { FakeClock } from '../../gateway/core/clock.js';
-import { silentLogger } from '../../gateway/core/logger.js';
+import { createLogger, silentLogger } from '../../gateway/core/logger.js';
 import { Hl7Channel } from '../../gateway/daemon/hl7-channel.js';
 import { makePki, oru, startChannel, stored } from './hl7-kit.js';
 
@@ -65,7 +66,10 @@ test('corpus over MLLP: every message stored and acknowledged; resend deduplicat
         assert.equal(reply.code, ackCodeFor(header, 'rejected'), `${f}: empty MSH-10 is rejected`);
         expected++;
       } else {
-        assert.equal(reply.code, ackCodeFor(header, 'accepted'), `${f} ${m.controlId}`);
+        // AL/AL (the IG samples): the client holds the CA and resolves with the AA that follows it.
+        const both = applicationAckFollows(header, 'accepted');
+        assert.equal(reply.code, both ? 'AA' : ackCodeFor(header, 'accepted'), `${f} ${m.controlId}`);
+        assert.equal(reply.commit?.code, both ? 'CA' : undefined);
         assert.equal(reply.controlId, m.controlId);
         // hapi-OUL_R22.hl7 is a byte copy of one message of the hapi multi file: stored once.
         const identity = [header.sendingApplication, header.sendingFacility, m.controlId, m.raw.toString('hex')].join('|');
@@ -201,6 +205,21 @@ test('plaintext needs an explicit opt-in and is visible', async (t) => {
   const rig = await startChannel();
   t.after(() => rig.close());
   assert.equal(rig.channel.secure, false);
+  // Visible where an operator looks: a warning in the log and the listener's link status event.
+  const lines: string[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (c: Buffer) => lines.push(c.toString()));
+  const links: string[] = [];
+  rig.events.on('link', (e) => { if (e.kind === 'hl7-listening') links.push(e.detail ?? ''); });
+  const visible = new Hl7Channel(
+    { id: 'legacy-cable', protocol: 'hl7', encoding: 'auto', timeZone: 'UTC', transport: { type: 'mllp', host: '127.0.0.1', port: 0, allowPlaintext: true } },
+    { store: rig.store, events: rig.events, logger: createLogger({ level: 'info', destination: sink }), onCommitted: () => {} },
+  );
+  await visible.start();
+  await visible.stop();
+  assert.match(links[0] ?? '', /^mllp-plaintext:\d+$/);
+  const warning = lines.map((l) => JSON.parse(l) as { level?: number; msg?: string }).find((l) => /PLAINTEXT/.test(l.msg ?? ''));
+  assert.ok(warning && (warning.level ?? 0) >= 40, 'a plaintext listener is logged as a warning');
   assert.throws(
     () => new Hl7Channel({ id: 'x', protocol: 'hl7', encoding: 'auto', timeZone: 'UTC', transport: { type: 'mllp', host: '127.0.0.1', port: 0 } }, { store: rig.store, events: rig.events, logger: silentLogger(), onCommitted: () => {} }),
     /TLS settings are required/,
@@ -271,4 +290,18 @@ test('duplicates are recognised after a restart, and forgotten after the dedupe 
   assert.equal(await rig.channel.prune(), 1);
   assert.equal(await sendOnce(rig.port, 'R-1'), 'AA');
   assert.equal((await stored(rig.store)).filter((r) => r.controlId === 'R-1').length, 2, 'after the window the same message is new');
+});
+
+test('MLLP release 2 over a socket: a commit block only after the durable commit, a NAK block when the store cannot commit', async (t) => {
+  const rig = await startChannel({ release2: true });
+  t.after(() => rig.close());
+  const client = await MllpClient.connect({ host: '127.0.0.1', port: rig.port });
+  t.after(() => client.close());
+  assert.equal((await client.send(oru('R2-1'))).code, 'commit-ack');
+  assert.deepEqual((await stored(rig.store)).map((r) => r.controlId), ['R2-1'], 'stored before the commit block');
+  // A sender that also asks for an HL7 ACK gets the commit block, then the CA.
+  const [block, ack] = await Promise.all([client.send(oru('R2-2').replace('|P|2.5.1', '|P|2.5.1|||AL|NE')), client.sendRaw(Buffer.alloc(0))]);
+  assert.deepEqual([block.code, ack.code, ack.controlId], ['commit-ack', 'CA', 'R2-2']);
+  await rig.store.close();
+  assert.equal((await client.send(oru('R2-3'))).code, 'commit-nak');
 });

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Annotation, Patient } from '@medplum/fhirtypes';
+import { readFileSync } from 'node:fs';
+import type { Annotation, Observation, Patient } from '@medplum/fhirtypes';
 import { validateFhirBundle } from '../../../test/harness/fhir-validate.js';
 import { convert, message, MSH, OBR, observation, observations, PID, resources } from './hl7-test-kit.js';
 
@@ -65,6 +66,19 @@ test('#5 escape sequences: left-to-right, unknown and unterminated kept, hex and
   const odd = observation('OBX|1|ST|X^X^L||a\\X0\\b||||||F');
   assert.equal(odd.obs.valueString, 'a\\X0\\b');
   assert.ok(odd.result.warnings.some((w) => w.startsWith('OBX-5') && w.includes('escape')));
+  // \Xhh..\ is bytes in the message charset: a UTF-8 character may be split over adjacent sequences
+  // (a sender escaping byte by byte); bytes that are not valid in the charset are kept literally, warned.
+  const utf8 = `${MSH}||||||UNICODE UTF-8`;
+  const hex: [string, string][] = [['caf\\XC3A9\\', 'café'], ['\\XC3\\\\XA9\\', 'é'], ['\\XE2\\\\X82\\\\XAC\\ 5', '€ 5'], ['\\X41\\\\XC3\\', 'A\\XC3\\']];
+  for (const [raw, expected] of hex) assert.equal(observation(`OBX|1|ST|X^X^L||${raw}||||||F`, {}, utf8).obs.valueString, expected, raw);
+  assert.equal(observation('OBX|1|ST|X^X^L||caf\\XE9\\||||||F', {}, `${MSH}||||||8859/1`).obs.valueString, 'café');
+  assert.ok(observation('OBX|1|ST|X^X^L||\\XC3\\||||||F', {}, utf8).result.warnings.includes('OBX-5: bad-hex escape sequence kept literally'));
+  const fixture = readFileSync(new URL('../../../test/fixtures/hl7/regress/utf8-hex-escape-split.hl7', import.meta.url));
+  const split = resources<Observation>(convert(fixture).bundle, 'Observation')[0];
+  assert.equal(split?.valueString, 'Café au lait spots, €');
+  // Double-escaped by a sender (Efferent HL7-V2#40): scanned left to right, every character kept.
+  const doubled = observation('OBX|1|ST|X^X^L||\\\\E\\\\X09\\\\E\\\\||||||F');
+  assert.equal(doubled.obs.valueString, '\\\\\t\\\\');
 });
 
 test('#6 a time without offset takes MSH-7 offset, else the configured zone; a sent offset is kept', () => {

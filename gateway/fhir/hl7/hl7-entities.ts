@@ -16,7 +16,7 @@ const BIRTH_TIME = 'http://hl7.org/fhir/StructureDefinition/patient-birthTime';
 
 /**
  * PID → Patient. Identifiers: PID-3 (all repetitions), then PID-2 and PID-4 (older versions); the
- * first is the business identifier. No identifier → no Patient (a warning when PID has other data).
+ * first is the business identifier; CX.5 type SS (social security number) is left out. No identifier → no Patient (a warning when PID has other data).
  * PID-5 names, PID-7 birth date (time of day → patient-birthTime), PID-8 gender, PID-11 addresses,
  * PID-13/14 home/work telecom, PID-29/30 death.
  */
@@ -26,6 +26,12 @@ export function mapPatient(ctx: Hl7Context, pid: Hl7Segment | undefined): Refere
   for (const [field, kind] of [[3, 'patient'], [2, 'patient-external'], [4, 'patient-alt']] as const) {
     const before = identifiers.length;
     for (let r = 1; r <= pid.repetitionCount(field); r++) {
+      // Minimum necessary: a social security number is not needed to file a result, so it
+      // stays on the box wherever the sender put it (PID-19 is never mapped for the same reason).
+      if (pid.value(field, 5, 1, r).trim().toUpperCase() === 'SS') {
+        ctx.warn(`PID-${field}`, 'an identifier of type SS (social security number) is not sent upstream');
+        continue;
+      }
       const id = identifierFromCx(ctx, pid, field, r, kind);
       if (id !== undefined) identifiers.push(id);
     }

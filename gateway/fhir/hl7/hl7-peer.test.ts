@@ -57,7 +57,15 @@ function obsView(o: Json): Record<string, unknown> {
     unit: q ? (q.unit ?? q.code) : comp[0]?.valueQuantity ? (comp[0].valueQuantity.unit ?? comp[0].valueQuantity.code) : undefined,
     range: o.referenceRange?.[0]?.text ?? comp[0]?.referenceRange?.[0]?.text,
     interpretation: (o.interpretation ?? []).map((i: Json) => i.coding?.[0]?.code).join(','),
+    // Codes in standard systems (LOINC, SNOMED CT, the v3 interpretation table) with their system, as the peer names them.
+    systems: standardCodings([...(o.code?.coding ?? []), ...(o.valueCodeableConcept?.coding ?? []), ...(o.interpretation ?? []).flatMap((i: Json) => i.coding ?? [])]),
   };
+}
+
+const STANDARD = /^http:\/\/(loinc\.org|snomed\.info\/sct|terminology\.hl7\.org\/CodeSystem\/v3-ObservationInterpretation)$/;
+function standardCodings(codings: Json[]): string | undefined {
+  const found = codings.filter((c) => typeof c.system === 'string' && STANDARD.test(c.system)).map((c) => `${c.system}|${c.code}`);
+  return found.length > 0 ? [...new Set(found)].sort().join(',') : undefined;
 }
 
 /** Times: same instant required; a different offset for the same instant is its own path. */
@@ -169,7 +177,7 @@ test('every documented difference still occurs', () => {
   assert.deepEqual(stale, []);
 });
 
-test('the comparison sees a changed value, unit, range, flag, status or time', () => {
+test('the comparison sees a changed value, unit, range, flag, code system, status or time', () => {
   const file = new URL('fhirconverter-ORU_R01-nist-lri-cbc.hl7', dir);
   const peer = convertHl7(readFileSync(file), { sourceId: 'peer', messageId: 'm1' }).bundle;
   assert.deepEqual(clinicalDiff(peer, structuredClone(peer)), []);
@@ -181,7 +189,8 @@ test('the comparison sees a changed value, unit, range, flag, status or time', (
   assert.deepEqual(mutate((o) => (o.valueQuantity.value = 4.42)), ['Observation[26453-1] value']);
   assert.deepEqual(mutate((o) => (o.valueQuantity.unit = 'x')), ['Observation[26453-1] unit']);
   assert.deepEqual(mutate((o) => (o.referenceRange[0].text = '1-2')), ['Observation[26453-1] range']);
-  assert.deepEqual(mutate((o) => (o.interpretation[0].coding[0].code = 'H')), ['Observation[26453-1] interpretation']);
+  assert.deepEqual(mutate((o) => (o.interpretation[0].coding[0].code = 'H')), ['Observation[26453-1] interpretation', 'Observation[26453-1] systems']);
+  assert.deepEqual(mutate((o) => (o.code.coding[0].system = 'urn:local')), ['Observation[26453-1] systems']);
   assert.deepEqual(mutate((o) => (o.status = 'preliminary')), ['Observation[26453-1] status']);
   assert.deepEqual(mutate((o) => (o.effectiveDateTime = '2011-01-03T14:34:29-08:00')), ['Observation[26453-1] effective']);
   assert.deepEqual(mutate((o) => (o.code.coding[0].code = '1-8')), ['Observation[26453-1] missing', 'Observation[1-8] extra']);
