@@ -95,7 +95,9 @@ function startWorker(opts: Partial<DeliveryWorkerDeps> = {}): void {
 
 /** Lets real I/O (the store) and the work loop run until `done()` holds. */
 async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
+  // A generous wall-clock bound: the machine is shared, and only a hang should fail here.
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
     if (await done()) return;
     await sleep(5);
   }

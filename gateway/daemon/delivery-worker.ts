@@ -79,7 +79,7 @@ export class DeliveryWorker {
     const openMs = deps.breaker?.openMs ?? Math.max(1, (deps.baseDelayMs ?? 1000) * 5);
     const maxOpenMs = deps.breaker?.maxOpenMs ?? Math.max(openMs, deps.capDelayMs ?? 300_000);
     this.breaker = new CircuitBreaker({ ...deps.breaker, openMs, maxOpenMs }, deps.random);
-    this.reader = new OutboundReader(deps.store, deps.readAhead ?? 16);
+    this.reader = new OutboundReader(deps.store, deps.readAhead ?? 16, () => this.deps.wake());
     this.maxInFlight = deps.maxInFlight ?? 8;
     if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1) throw new LabedgeError('LABEDGE_ERR_CONFIG', 'uplink.maxInFlight must be a positive integer');
   }
@@ -121,6 +121,7 @@ export class DeliveryWorker {
     this.clock.clearTimer(this.wakeTimer);
     this.wakeTimer = undefined;
     await Promise.allSettled([...this.pending]);
+    await this.reader.idle();
   }
 
   /** Sources with a delivery under way (posting, or committing its outcome). */

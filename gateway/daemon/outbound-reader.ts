@@ -6,11 +6,18 @@ import type { OutboundRecord, QueueStore } from '../store/queue-store.js';
  * so this keeps up to `readAhead` records per source in memory, in order, and goes back to
  * the store only when it must:
  * - the store's outbound count differs from what this reader expects (new bundles arrived, or
- *   something other than the worker removed one);
- * - a source whose read was cut off at `readAhead` has run out while it is free;
- * - something went wrong (`invalidate`).
+ *   something other than the worker removed one), or something went wrong (`invalidate`): a
+ *   full rescan that `heads` waits for, rebuilding every buffer;
+ * - a source whose read was cut off at `readAhead` is running low: a refill in the background
+ *   (`heads` does not wait, the other sources keep delivering; `onRefill` wakes the worker).
  * The worker is the only one that delivers or dead-letters outbound records, and it tells
  * the reader (`finished`), so the count check is exact.
+ *
+ * Order: a refill only ever appends to a source's buffer the records that follow its last
+ * buffered one in the store (or, for an empty buffer, the source's records in the store), minus
+ * those taken by the worker or finished while the read ran; so a source's records are offered
+ * strictly in store order, and one put back goes to the front. Scans never overlap: a full
+ * rescan waits for a refill in progress first.
  */
 export class OutboundReader {
   private readonly buffers = new Map<string, OutboundRecord[]>();
@@ -20,19 +27,37 @@ export class OutboundReader {
   /** Taken by the worker and neither finished nor put back: a rescan must not offer them again. */
   private readonly taken = new Set<string>();
   private scanning = false;
+  private refill: Promise<void> | undefined;
+  private orderBase = 0;
   private expected = 0;
   private dirty = true;
+  private readonly lowWater: number;
 
   constructor(
     private readonly store: Pick<QueueStore, 'outboundHeads' | 'stats'>,
     private readonly readAhead = 16,
-  ) {}
+    private readonly onRefill: () => void = () => undefined,
+  ) {
+    // Low enough that a refill reads mostly new records, high enough that it usually lands
+    // before the source runs dry.
+    this.lowWater = Math.floor(readAhead / 8);
+  }
 
   /** The next record of every source not in `busy`, oldest first. */
   async heads(busy: ReadonlySet<string>): Promise<OutboundRecord[]> {
-    const { outbound } = await this.store.stats();
-    const starving = [...this.truncated].some((s) => !busy.has(s) && (this.buffers.get(s)?.length ?? 0) === 0);
-    if (this.dirty || outbound !== this.expected || starving) await this.rescan(outbound);
+    let { outbound } = await this.store.stats();
+    if (this.dirty || outbound !== this.expected) {
+      if (this.refill) {
+        await this.refill;
+        ({ outbound } = await this.store.stats());
+      }
+      await this.rescan(outbound);
+    } else if (!this.refill && [...this.truncated].some((s) => (this.buffers.get(s)?.length ?? 0) <= this.lowWater)) {
+      this.refill = this.refillLow().finally(() => {
+        this.refill = undefined;
+        this.onRefill();
+      });
+    }
     const heads: OutboundRecord[] = [];
     for (const [sourceId, records] of this.buffers) {
       const head = records[0];
@@ -50,6 +75,7 @@ export class OutboundReader {
   /** Delivered or dead-lettered: removed from the store by the worker. */
   finished(id: string): void {
     this.taken.delete(id);
+    this.order.delete(id);
     this.expected -= 1;
     if (this.scanning) this.finishedDuringScan.add(id);
   }
@@ -74,34 +100,95 @@ export class OutboundReader {
     this.dirty = true;
   }
 
+  /** Settles when no background read is running (before the store closes). */
+  async idle(): Promise<void> {
+    await this.refill;
+  }
+
+  /** Reads the heads of every source; finished ids seen meanwhile are in finishedDuringScan. */
+  private async scan(): Promise<OutboundRecord[]> {
+    this.scanning = true;
+    this.finishedDuringScan.clear();
+    try {
+      return await this.store.outboundHeads(this.readAhead);
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  /** Not taken by the worker, not finished while the scan ran: a record this reader may offer. */
+  private offerable(r: OutboundRecord): boolean {
+    return !this.taken.has(r.id) && !this.finishedDuringScan.has(r.id);
+  }
+
   private async rescan(outbound: number): Promise<void> {
     this.dirty = false;
     this.expected = outbound;
-    this.scanning = true;
-    this.finishedDuringScan.clear();
     let records: OutboundRecord[];
     try {
-      records = await this.store.outboundHeads(this.readAhead);
+      records = await this.scan();
     } catch (e) {
       this.dirty = true;
       throw e;
-    } finally {
-      this.scanning = false;
     }
     this.buffers.clear();
     this.order.clear();
     this.truncated.clear();
+    const base = this.nextOrderBase(records.length);
     const counts = new Map<string, number>();
     records.forEach((r, i) => {
       counts.set(r.sourceId, (counts.get(r.sourceId) ?? 0) + 1);
-      // Taken and not put back, or finished while the scan ran: not ours to offer again.
-      if (this.taken.has(r.id) || this.finishedDuringScan.has(r.id)) return;
+      if (!this.offerable(r)) return;
       const list = this.buffers.get(r.sourceId);
       if (list) list.push(r);
       else this.buffers.set(r.sourceId, [r]);
-      this.order.set(r.id, i);
+      this.order.set(r.id, base + i);
     });
     for (const [sourceId, n] of counts) if (n >= this.readAhead) this.truncated.add(sourceId);
     this.finishedDuringScan.clear();
+  }
+
+  /** Background top-up of the sources running low; never reorders, never drops a buffered record. */
+  private async refillLow(): Promise<void> {
+    let records: OutboundRecord[];
+    try {
+      records = await this.scan();
+    } catch {
+      // The next step does a full rescan, which reports the error.
+      this.dirty = true;
+      return;
+    }
+    if (this.dirty) return; // a full rescan is due anyway, and rebuilds everything
+    const base = this.nextOrderBase(records.length);
+    const bySource = new Map<string, { r: OutboundRecord; i: number }[]>();
+    records.forEach((r, i) => {
+      const list = bySource.get(r.sourceId);
+      if (list) list.push({ r, i });
+      else bySource.set(r.sourceId, [{ r, i }]);
+    });
+    for (const [sourceId, list] of bySource) {
+      const buffer = this.buffers.get(sourceId) ?? [];
+      // Continue after the last buffered record; with nothing buffered, from the store's head
+      // (the record in flight, if any, is taken and skipped).
+      const last = buffer.at(-1);
+      const at = last === undefined ? -1 : list.findIndex(({ r }) => r.id === last.id);
+      if (last !== undefined && at < 0) continue; // its tail is not in this read: leave the source alone
+      const from = at + 1;
+      for (const { r, i } of list.slice(from)) {
+        if (!this.offerable(r)) continue;
+        buffer.push(r);
+        this.order.set(r.id, base + i);
+      }
+      if (buffer.length > 0) this.buffers.set(sourceId, buffer);
+      if (list.length < this.readAhead) this.truncated.delete(sourceId);
+      else this.truncated.add(sourceId);
+    }
+    this.finishedDuringScan.clear();
+  }
+
+  private nextOrderBase(n: number): number {
+    const base = this.orderBase;
+    this.orderBase += n;
+    return base;
   }
 }

@@ -8,7 +8,10 @@ const err = (code: string, cause?: unknown): Error => Object.assign(new Error('b
 test('HTTP statuses', () => {
   for (const s of [200, 201, 204]) assert.equal(classifyResponse(s), 'ok');
   for (const s of [408, 425, 429, 500, 502, 503, 504, 599]) assert.equal(classifyResponse(s), 'transient', String(s));
-  for (const s of [400, 404, 405, 409, 410, 412, 413, 415, 422]) assert.equal(classifyResponse(s), 'rejected', String(s));
+  for (const s of [400, 409, 412, 413, 422]) assert.equal(classifyResponse(s), 'rejected', String(s));
+  // No OperationOutcome blaming the data: a wrong base URL or a proxy, not this record's fault.
+  for (const s of [404, 405, 406, 410, 415]) assert.equal(classifyResponse(s), 'transient', String(s));
+  for (const s of [404, 405, 410, 415]) assert.equal(classifyResponse(s, oo('not-found')), 'rejected', String(s));
   for (const s of [401, 403, 407]) assert.equal(classifyResponse(s), 'auth', String(s));
   for (const s of [100, 301, 302, 304, 307]) assert.equal(classifyResponse(s), 'transient', String(s));
 });

@@ -11,6 +11,13 @@ export type UplinkOutcome = 'ok' | 'transient' | 'rejected' | 'auth';
 
 const TRANSIENT_STATUS = new Set([408, 425, 429]);
 const AUTH_STATUS = new Set([401, 403, 407]);
+/**
+ * 4xx statuses that blame the request's content even without an OperationOutcome. Any other
+ * 4xx with no error issues to go on (404, 405, 406, 410, 415 from a proxy or a wrong base URL)
+ * says nothing about the data: dead-lettering on it would empty the whole backlog into the
+ * DLQ, so it is retried (and the circuit breaker raises its alarm) instead.
+ */
+const DATA_STATUS = new Set([400, 409, 412, 413, 422]);
 
 // OperationOutcome issue codes (http://hl7.org/fhir/R4/valueset-issue-type.html) by category.
 const TRANSIENT_ISSUES = new Set(['transient', 'lock-error', 'no-store', 'exception', 'timeout', 'throttled', 'incomplete']);
@@ -18,7 +25,8 @@ const SECURITY_ISSUES = new Set(['security', 'login', 'unknown', 'expired', 'for
 
 /**
  * Classifies an HTTP status, refined by the server's OperationOutcome for 4xx answers
- * (a 400 whose every error is `transient`/`throttled` is retried, a `security` error is auth).
+ * (a 400 whose every error is `transient`/`throttled` is retried, a `security` error is auth,
+ * a 404 with an error OperationOutcome blames the data, a bare 404 does not).
  */
 export function classifyResponse(status: number, outcome?: unknown): UplinkOutcome {
   if (status >= 200 && status < 300) return 'ok';
@@ -28,7 +36,7 @@ export function classifyResponse(status: number, outcome?: unknown): UplinkOutco
     const codes = errorIssueCodes(outcome);
     if (codes.some((c) => SECURITY_ISSUES.has(c))) return 'auth';
     if (codes.length > 0 && codes.every((c) => TRANSIENT_ISSUES.has(c))) return 'transient';
-    return 'rejected';
+    return codes.length > 0 || DATA_STATUS.has(status) ? 'rejected' : 'transient';
   }
   // 1xx/3xx: a proxy or a misconfigured base URL, not the data's fault.
   return 'transient';

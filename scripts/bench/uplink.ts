@@ -101,6 +101,7 @@ async function main(): Promise<void> {
       const pool = new Pool(new URL(server.url).origin, { connections: IN_FLIGHT, connect: { ca: ca.certPem, cert: device.certPem, key: device.keyPem, minVersion: 'TLSv1.2' } });
       const path = new URL(server.url).pathname;
       let next = 0;
+      const cpu = process.cpuUsage();
       const started = performance.now();
       await Promise.all(
         Array.from({ length: IN_FLIGHT }, async () => {
@@ -114,10 +115,18 @@ async function main(): Promise<void> {
         }),
       );
       const rate = (count * 1000) / (performance.now() - started);
+      cpuPer.raw.push(cpuMicros(cpu) / count);
       await pool.close();
       return rate;
     };
 
+    const split = { postMs: 0, commitMs: 0, reads: 0, readMs: 0, seconds: 0 };
+    // CPU per bundle (this process: client and harness server both) is steadier than rates on a busy machine.
+    const cpuPer = { raw: [] as number[], uplink: 0 };
+    const cpuMicros = (since: NodeJS.CpuUsage): number => {
+      const d = process.cpuUsage(since);
+      return d.user + d.system;
+    };
     const uplink = async (): Promise<{ bundles: number; resources: number }> => {
       const client = new FhirUplinkClient({ baseUrl: server.url, ca: ca.certPem, cert: device.certPem, key: device.keyPem, connections: IN_FLIGHT, timeoutMs: 30_000 });
       const events = new EventEmitter<DaemonEvents>();
@@ -130,8 +139,39 @@ async function main(): Promise<void> {
       });
       events.on('delivery-failed', () => failed++);
       events.on('dead-lettered', () => failed++);
-      const worker: DeliveryWorker = new DeliveryWorker({ store, client, events, logger: silentLogger(), wake: () => loop.wake(), maxInFlight: IN_FLIGHT, baseDelayMs: 50 });
+      // Where a source's time goes: its next bundle waits for this one's POST and then for
+      // its removal to be on disk (fsync), so per source the rate is 1 / (post + commit).
+      const timedClient = {
+        postBundle: async (bundle: object) => {
+          const t = performance.now();
+          try {
+            return await client.postBundle(bundle);
+          } finally {
+            split.postMs += performance.now() - t;
+          }
+        },
+      };
+      const timedStore: typeof store = Object.create(store) as typeof store;
+      timedStore.delivered = async (...args: Parameters<typeof store.delivered>) => {
+        const t = performance.now();
+        try {
+          return await store.delivered(...args);
+        } finally {
+          split.commitMs += performance.now() - t;
+        }
+      };
+      timedStore.outboundHeads = async (perSource?: number) => {
+        const t = performance.now();
+        try {
+          return await store.outboundHeads(perSource);
+        } finally {
+          split.reads += 1;
+          split.readMs += performance.now() - t;
+        }
+      };
+      const worker: DeliveryWorker = new DeliveryWorker({ store: timedStore, client: timedClient, events, logger: silentLogger(), wake: () => loop.wake(), maxInFlight: IN_FLIGHT, baseDelayMs: 50 });
       const loop: WorkLoop = new WorkLoop(worker.step, (e) => console.error('delivery step failed', e));
+      const cpu = process.cpuUsage();
       const started = performance.now();
       const done = new Promise<void>((resolve) => {
         events.on('delivered', () => {
@@ -141,10 +181,12 @@ async function main(): Promise<void> {
       loop.wake();
       await done;
       const seconds = (performance.now() - started) / 1000;
+      cpuPer.uplink = cpuMicros(cpu) / MESSAGES;
       await worker.stop();
       await loop.stop();
       await client.close();
       if (failed > 0) console.log(`  (${failed} failed attempts, retried)`);
+      split.seconds = seconds;
       return { bundles: delivered / seconds, resources: resources / seconds };
     };
 
@@ -159,6 +201,12 @@ async function main(): Promise<void> {
     console.log(`raw undici POST       ${fmt(raw1)} / ${fmt(raw2)} req/s (before / after)`);
     console.log(`uplink (store→server) ${fmt(up.bundles)} bundles/s, ${fmt(up.resources)} resources/s`);
     console.log(`uplink / raw          ${(up.bundles / rawMean).toFixed(2)}   (measured in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    const rawCpu = (cpuPer.raw.at(-1)! + cpuPer.raw.at(-2)!) / 2;
+    console.log(`CPU per bundle (client + server in this process): raw ${Math.round(rawCpu)} µs, uplink ${Math.round(cpuPer.uplink)} µs`);
+    const postMs = split.postMs / MESSAGES;
+    const commitMs = split.commitMs / MESSAGES;
+    console.log(`per bundle: POST ${postMs.toFixed(2)} ms, removal committed (fsync) ${commitMs.toFixed(2)} ms; read-ahead: ${split.reads} scans, ${fmt(split.readMs)} ms in all`);
+    console.log(`per-source ceiling: ${SOURCES} sources / (POST + commit) = ${fmt((SOURCES * 1000) / (postMs + commitMs))} bundles/s (one bundle in flight per source, the next sent once the last is off the disk queue)`);
     console.log(JSON.stringify({ bench: 'uplink', metric: 'uplink_bundles_per_s', value: Math.round(up.bundles) }));
     console.log(JSON.stringify({ bench: 'uplink', metric: 'uplink_resources_per_s', value: Math.round(up.resources) }));
     console.log(JSON.stringify({ bench: 'uplink', metric: 'uplink_vs_raw_undici', value: Number((up.bundles / rawMean).toFixed(2)), target: 0.7 }));

@@ -31,7 +31,9 @@ export type FhirServerFault =
   /** Destroy the socket without answering; with `afterCommit` the request is processed first. */
   | { kind: 'reset'; afterCommit?: boolean }
   /** Wait before processing (and answering) the next request. */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Hold the next request until `until` settles, then process it (a request kept in flight for as long as a test needs, without timing). */
+  | { kind: 'hold'; until: Promise<unknown> };
 
 export interface FhirRequestRecord {
   method: string;
@@ -228,6 +230,10 @@ export async function startFhirServer(opts: FhirServerOptions): Promise<FhirTest
     }
     if (fault?.kind === 'delay') {
       await delay(fault.ms);
+      if (closed) return;
+    }
+    if (fault?.kind === 'hold') {
+      await fault.until.catch(() => undefined);
       if (closed) return;
     }
 

@@ -189,9 +189,14 @@ describe('uplink delivery faults', { concurrency: true }, () => {
     const r = await rig(t, { device: () => issueDeviceCert(createDevCa({ commonName: 'foreign CA' }), { deviceId: 'box-it' }) });
     await r.send('chem-1', { specimen: 'MTLS-1' });
     await r.until('the auth alarm', () => r.log.includes('alarm:auth:on'));
-    assert.deepEqual(r.log.filter((e) => !e.startsWith('alarm')).slice(0, 3), ['transient:net', 'transient:net', 'auth:net']);
+    // TLS 1.3: the refusal usually looks like a reset, so it takes the probe's threshold (3)
+    // attempts to call it auth; should the server's alert reach the client first, it is auth at once.
+    const attempts = r.log.filter((e) => !e.startsWith('alarm'));
+    const firstAuth = attempts.indexOf('auth:net');
+    assert.ok(firstAuth >= 0 && firstAuth <= 2, attempts.join(', '));
+    assert.deepEqual(attempts.slice(0, firstAuth), Array(firstAuth).fill('transient:net'));
     assert.equal(r.server.requests.length, 0);
-    assert.ok(r.server.tlsErrors.length >= 3);
+    assert.ok(r.server.tlsErrors.length >= firstAuth + 1);
     await r.writeDevice(goodDevice);
     await r.until('delivered after renewal', empty(r.store));
     assert.ok(r.log.includes('alarm:auth:off'));
@@ -204,15 +209,23 @@ describe('uplink delivery faults', { concurrency: true }, () => {
     const oldSerial = new X509Certificate(await readFile(r.files.certFile, 'utf8')).serialNumber;
     const renewed = issueDeviceCert(r.ca, { deviceId: 'box-it' });
     const newSerial = new X509Certificate(renewed.certPem).serialNumber;
-    for (let i = 0; i < 4; i++) r.server.faults.push({ kind: 'delay', ms: 600 });
+    // The first four bundles are held on the server (no timing) until the renewal is in place.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    for (let i = 0; i < 4; i++) r.server.faults.push({ kind: 'hold', until: held });
     for (const source of ['chem-1', 'chem-2', 'chem-3', 'chem-4']) await r.send(source, ...[1, 2, 3].map((n) => ({ specimen: `${source}-S${n}` })));
     await r.until('four bundles in flight', () => r.server.requests.length >= 4);
     await r.writeDevice(renewed);
+    // What the file watcher does after its debounce (tls-reload.test.ts covers the watcher);
+    // called here so the swap has certainly happened before the held bundles are answered.
+    await r.uplink.reload();
+    release();
     await r.until('all delivered', empty(r.store));
     assert.deepEqual(r.log.filter((e) => e !== 'delivered'), [], 'no delivery failed because of the swap');
     const serials = r.server.requests.map((q) => q.clientSerial);
+    assert.equal(serials.length, 12);
     assert.deepEqual(serials.slice(0, 4), Array(4).fill(oldSerial), 'in-flight bundles finished on the old certificate');
-    assert.equal(serials.at(-1), newSerial, 'later bundles used the renewed certificate');
+    assert.deepEqual(serials.slice(4), Array(8).fill(newSerial), 'every later bundle used the renewed certificate');
     assert.ok(r.server.requests.every((q) => q.clientCn === 'box-it'));
     await assertNoDuplicates(r.server, 12);
   });
