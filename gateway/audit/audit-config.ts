@@ -4,7 +4,7 @@ import { parseOperators, type OperatorCredential } from './operator-auth.js';
  * The config's audit and operator fields (merged into LabedgeConfig by config.ts):
  *
  *   "operators": [{ "name": "jdoe", "tokenSha256": "<64 hex>" }],
- *   "audit": { "checkpointIntervalMinutes": 15, "payloadRetentionDays": 30, "sendCheckpointsUpstream": false }
+ *   "audit": { "checkpointIntervalMinutes": 15, "payloadRetentionDays": 7, "sendCheckpointsUpstream": false }
  */
 export interface AuditSettings {
   /** How often the daemon signs a checkpoint of the chain (also at shutdown). */
@@ -17,7 +17,9 @@ export interface AuditSettings {
 
 export const DEFAULT_AUDIT_SETTINGS: AuditSettings = {
   checkpointIntervalMs: 15 * 60_000,
-  payloadRetentionMs: 30 * 86_400_000,
+  // Delivered records are kept 7 days by default (issue 5: store-and-forward retention); the
+  // archived payload is the only copy of a delivered record, so this is that window.
+  payloadRetentionMs: 7 * 86_400_000,
   sendCheckpointsUpstream: false,
 };
 

@@ -94,7 +94,10 @@ describe('audit log: one entry per stage, in the same batch as the change it rec
       const head = store.audit.currentHead();
       const db = (store as unknown as { db: Level<string, Buffer> }).db;
       const realBatch = db.batch.bind(db);
-      (db as unknown as { batch: () => Promise<void> }).batch = () => Promise.reject(Object.assign(new Error('EIO injected'), { code: 'EIO' }));
+      // The synced write fails (thrown by db.batch(), which the store calls in its chained form).
+      (db as unknown as { batch: () => never }).batch = () => {
+        throw Object.assign(new Error('EIO injected'), { code: 'EIO' });
+      };
       const failed = await Promise.allSettled(Array.from({ length: 10 }, (_, n) => store.commitInbound(input('an-9', 200 + n))));
       (db as unknown as { batch: typeof realBatch }).batch = realBatch;
       assert.ok(failed.every((r) => r.status === 'rejected'));

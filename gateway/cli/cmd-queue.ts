@@ -3,7 +3,8 @@ import { parseCommandArgs, usageError } from './args.js';
 import { loadConfigFile } from './load-config.js';
 import { QueueStore, type DeadLetter, type OperatorAccessEvent } from '../store/queue-store.js';
 import { defaultKeyFile, type LabedgeConfig } from '../config/config.js';
-import { describeError } from '../core/errors.js';
+import { describeError, isLabedgeError } from '../core/errors.js';
+import { describeLease, readLease } from '../store/store-lease.js';
 import { authenticateOperator, type Operator } from '../audit/operator-auth.js';
 import { parseSince } from '../audit/audit-export.js';
 
@@ -53,7 +54,14 @@ export async function queueCommand(argv: string[]): Promise<number> {
   const onOperatorAccess = async (e: OperatorAccessEvent): Promise<void> => {
     await store.audit.append({ kind: 'dlq-access', body: { operator: e.operator, action: e.action, ids: e.ids } });
   };
-  const store = await QueueStore.open({ dataDir, keyFile, onOperatorAccess });
+  let store: QueueStore;
+  try {
+    store = await QueueStore.open({ dataDir, keyFile, onOperatorAccess });
+  } catch (e) {
+    // The daemon holds the store: its lease carries its counts (renewed every 10 s).
+    if (sub === 'stats' && isLabedgeError(e) && e.code === 'LABEDGE_ERR_STORE_LOCKED') return statsFromLease(dataDir, values.json, e);
+    throw e;
+  }
   try {
     if (sub === 'stats') {
       const stats = await store.stats();
@@ -94,6 +102,20 @@ export async function queueCommand(argv: string[]): Promise<number> {
   } finally {
     await store.close();
   }
+}
+
+/** `queue stats` while the daemon runs: the counts its lease reports, and how old they are. */
+async function statsFromLease(dataDir: string, json: boolean, locked: unknown): Promise<number> {
+  const lease = await readLease(dataDir);
+  if (!lease?.status) throw locked;
+  const { inbound, outbound, deadLetter, full } = lease.status;
+  const asOf = { from: `pid ${lease.pid} on host ${lease.host}`, renewed: lease.renewed };
+  if (json) out(JSON.stringify({ inbound, outbound, deadLetter, ...(full ? { full } : {}), ...asOf }));
+  else {
+    out(`inbound ${inbound}\noutbound ${outbound}\ndead-letter ${deadLetter}${full ? `\nrefusing new messages: ${full}` : ''}`);
+    out(`(reported by the running daemon, ${describeLease(lease)})`);
+  }
+  return 0;
 }
 
 /** A dead letter's content, for an authenticated operator: the raw message (records one per line) or the bundle. */

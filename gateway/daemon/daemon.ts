@@ -18,6 +18,7 @@ import { checkpointBundle } from '../audit/checkpoint-upstream.js';
 import { DEFAULT_STORE_CONFIG } from '../store/store-config.js';
 import { deadLetterRule } from '../store/retention.js';
 import { StoreSweeper } from '../store/store-sweeper.js';
+import { FleetPublisher } from '../fleet/fleet-publisher.js';
 
 export interface DaemonOptions {
   config: LabedgeConfig;
@@ -41,6 +42,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
   private delivery: DeliveryWorker | undefined;
   private auditTrail: DaemonAudit | undefined;
   private sweeper: StoreSweeper | undefined;
+  private fleet: FleetPublisher | undefined;
 
   constructor(private readonly options: DaemonOptions) {
     super();
@@ -83,6 +85,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     // The audit trail records the start (and any config change) before anything else happens.
     this.auditTrail = new DaemonAudit({ audit: store.audit, events: this, logger, deviceId: config.deviceId, keyFile: config.uplink.keyFile, config, server: config.uplink.baseUrl, instruments: config.instruments.length, settings: config.audit, sendUpstream: async (cp) => (await uplinkClient.postBundle(checkpointBundle(cp))).outcome });
     await this.auditTrail.start();
+    // Fleet status and events (gateway/fleet): optional, connects in the background, never blocks the pipeline.
+    if (config.fleet) {
+      this.fleet = new FleetPublisher({ config: config.fleet, deviceId: config.deviceId, events: this, logger });
+      await this.fleet.start();
+    }
 
     const onError = (stage: string) => (e: unknown) => logger.error({ stage, err: describeError(e) }, 'pipeline stage failed; will retry when woken');
     this.delivery = new DeliveryWorker({
@@ -118,7 +125,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       channel.start();
     }
     this.logEvents();
-    this.sweeper = new StoreSweeper(store, { rules: [deadLetterRule(storeConfig.retention)], intervalMs: storeConfig.retention.sweepIntervalMs, logger });
+    this.sweeper = new StoreSweeper(store, {
+      rules: [deadLetterRule(storeConfig.retention)],
+      payloadArchiveMaxBytes: storeConfig.retention.payloadArchiveMaxBytes,
+      intervalMs: storeConfig.retention.sweepIntervalMs,
+      logger,
+    });
     this.sweeper.start();
     // Whatever a previous run left in the store goes on from where it was.
     this.transformLoop.wake();
@@ -149,6 +161,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     await this.deliveryLoop?.stop();
     await this.uplink?.close();
     await this.auditTrail?.stop();
+    // After the audit trail, so the shutdown checkpoint it signs is published too.
+    await this.fleet?.stop();
     await this.sweeper?.stop();
     await this.store?.close();
     this.options.logger.info('labedge stopped');

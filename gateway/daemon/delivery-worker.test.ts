@@ -107,6 +107,61 @@ async function until(done: () => boolean | Promise<boolean>, what: string): Prom
 const outbound = async (): Promise<number> => (await store.stats()).outbound;
 
 describe('DeliveryWorker', () => {
+  it("pipelines a source: its next bundle may go while the previous removal commits, unless they share a conditional-update target", async () => {
+    const put = (url: string) => ({ request: { method: 'PUT', url } });
+    const create = (n: number) => ({ request: { method: 'POST', url: 'Specimen', ifNoneExist: `identifier=s|${n}` } });
+    const bundles = [[create(0)], [create(1)], [create(2), put('Observation?identifier=r|7')], [put('Observation?identifier=r|7')]];
+    for (const [n, entry] of bundles.entries()) {
+      const id = await store.commitInbound({ sourceId: 'a', raw: Buffer.from(`a message ${n}`), receivedAt: clock.now() });
+      await store.transformed(id, { sourceId: 'a', bundle: { resourceType: 'Bundle', type: 'transaction', identifier: { value: `a#${n}` }, entry } });
+    }
+    // Removals are held until the test lets them commit (a slow disk, as far as the worker can tell).
+    const gates: (() => void)[] = [];
+    const slowStore: DeliveryWorkerDeps['store'] = {
+      outboundHeads: (...a) => store.outboundHeads(...a),
+      stats: () => store.stats(),
+      deadLetterOutbound: (...a) => store.deadLetterOutbound(...a),
+      recordAttempt: (...a) => store.recordAttempt(...a),
+      delivered: async (...a) => {
+        await new Promise<void>((resolve) => gates.push(resolve));
+        return store.delivered(...a);
+      },
+    };
+    startWorker({ store: slowStore });
+    const keys = () => sender.calls.map((c) => c.key);
+    await until(() => keys().length === 3, 'a#0..a#2 posted while their removals wait');
+    await sleep(30);
+    assert.deepEqual(keys(), ['a#0', 'a#1', 'a#2'], 'the correction of a#2 waits for its removal to be durable');
+    gates.shift()?.();
+    gates.shift()?.();
+    await sleep(30);
+    assert.deepEqual(keys(), ['a#0', 'a#1', 'a#2'], 'still waiting: a#2 shares its target');
+    gates.shift()?.();
+    await until(() => keys().length === 4, 'a#3 posted once a#2 is removed');
+    gates.shift()?.();
+    await until(async () => (await outbound()) === 0, 'queue empty');
+    assert.deepEqual(keys(), ['a#0', 'a#1', 'a#2', 'a#3']);
+
+    // And the previous removal landing never frees the source while its next bundle is on the wire.
+    for (const n of [4, 5]) {
+      const id = await store.commitInbound({ sourceId: 'a', raw: Buffer.from(`a message ${n}`), receivedAt: clock.now() });
+      await store.transformed(id, { sourceId: 'a', bundle: { resourceType: 'Bundle', type: 'transaction', identifier: { value: `a#${n}` }, entry: [create(n)] } });
+    }
+    sender.hold = true;
+    loop?.wake();
+    await until(() => sender.open.length === 1, 'a#4 on the wire');
+    sender.release();
+    await until(() => sender.open.length === 1 && keys().length === 6, 'a#5 on the wire while a#4 commits');
+    gates.shift()?.();
+    await sleep(30);
+    assert.equal(keys().length, 6, 'nothing more of source a while a#5 is on the wire');
+    assert.equal(worker?.postingCount, 1);
+    sender.release();
+    await until(() => gates.length === 1, 'a#5 answered');
+    gates.shift()?.();
+    await until(async () => (await outbound()) === 0, 'queue empty again');
+  });
+
   it('keeps per-source order with one bundle in flight per source and at most maxInFlight overall, oldest first', async () => {
     for (let n = 0; n < 4; n++) for (const s of ['a', 'b', 'c']) await enqueue(s, n);
     sender.hold = true;

@@ -54,8 +54,11 @@ export interface DeliveryWorkerDeps {
  * Time comes from the injected clock.
  */
 export class DeliveryWorker {
-  private readonly inFlight = new Set<string>();
-  /** Requests on the wire (bounded by maxInFlight); a source stays busy until its record's fate is committed. */
+  /** Sources with a request on the wire, and which record it is (one each). */
+  private readonly inFlight = new Map<string, string>();
+  /** Per source, records whose removal (delivered or dead-lettered) is being committed, with their conditional-update targets. */
+  private readonly committing = new Map<string, { id: string; targets: ReadonlySet<string> }[]>();
+  /** Requests on the wire (at most maxInFlight). */
   private posting = 0;
   private readonly reader: OutboundReader;
   private readonly attempts = new Map<string, number>();
@@ -94,11 +97,11 @@ export class DeliveryWorker {
       return false;
     }
     if (this.posting >= this.maxInFlight) return false;
-    const heads = await this.reader.heads(this.inFlight);
+    const heads = await this.reader.heads(new Set(this.inFlight.keys()));
     for (const record of heads) {
       if (this.stopped || this.posting >= this.maxInFlight) break;
       const { sourceId } = record;
-      if (this.inFlight.has(sourceId)) continue;
+      if (!this.mayStart(record)) continue;
       const at = this.notBefore.get(sourceId) ?? 0;
       if (at > now) {
         this.wakeAt(at);
@@ -126,7 +129,9 @@ export class DeliveryWorker {
 
   /** Sources with a delivery under way (posting, or committing its outcome). */
   get inFlightCount(): number {
-    return this.inFlight.size;
+    const busy = new Set(this.inFlight.keys());
+    for (const [sourceId, list] of this.committing) if (list.length > 0) busy.add(sourceId);
+    return busy.size;
   }
 
   /** Requests on the wire now (at most maxInFlight). */
@@ -140,7 +145,7 @@ export class DeliveryWorker {
   }
 
   private start(record: OutboundRecord, probe: boolean): void {
-    this.inFlight.add(record.sourceId);
+    this.inFlight.set(record.sourceId, record.id);
     const p = this.deliver(record, probe)
       .catch((e) => {
         // The record's state is unknown (e.g. the store failed after the server took it): reread.
@@ -150,7 +155,11 @@ export class DeliveryWorker {
         this.deps.logger.error({ sourceId: record.sourceId, id: record.id, err: describeError(e) }, 'delivery step failed');
       })
       .finally(() => {
-        this.inFlight.delete(record.sourceId);
+        // Only if it is still this record's: with pipelining, the source's next may be on the wire.
+        if (this.inFlight.get(record.sourceId) === record.id) this.inFlight.delete(record.sourceId);
+        const left = this.committing.get(record.sourceId)?.filter((c) => c.id !== record.id) ?? [];
+        if (left.length > 0) this.committing.set(record.sourceId, left);
+        else this.committing.delete(record.sourceId);
         this.pending.delete(p);
         this.deps.wake();
       });
@@ -159,12 +168,18 @@ export class DeliveryWorker {
 
   private async deliver(record: OutboundRecord, probe: boolean): Promise<void> {
     // The POST slot is freed as soon as the outcome's effect on scheduling is decided, so other
-    // sources may post while this one commits the outcome (this source stays busy until then).
+    // requests may go while this outcome is committed; see mayStart for what this source may send meanwhile.
     let posting = true;
-    const release = (): void => {
+    const release = (settled = false): void => {
       if (!posting) return;
       posting = false;
       this.posting -= 1;
+      if (settled) {
+        const list = this.committing.get(record.sourceId) ?? [];
+        list.push({ id: record.id, targets: updateTargets(record) });
+        this.committing.set(record.sourceId, list);
+        if (this.inFlight.get(record.sourceId) === record.id) this.inFlight.delete(record.sourceId);
+      }
       this.deps.wake();
     };
     this.posting += 1;
@@ -179,7 +194,7 @@ export class DeliveryWorker {
     try {
       switch (result.outcome) {
         case 'ok': {
-          release();
+          release(true);
           await this.deps.store.delivered(id, { sourceId, status: result.status, response: result.response });
           this.finished(record, probe);
           const resources = (record.bundle as { entry?: unknown[] }).entry?.length ?? 0;
@@ -187,7 +202,7 @@ export class DeliveryWorker {
           return;
         }
         case 'rejected': {
-          release();
+          release(true);
           const detail = [result.errorCode, result.summary].filter((s) => s !== undefined && s !== '').join(' ');
           await this.deps.store.deadLetterOutbound(id, { reasonCode: `upstream-${result.status ?? 'rejected'}`, ...(detail && { detail: detail.slice(0, 500) }) }, { sourceId, status: result.status, response: result.response });
           this.finished(record, probe);
@@ -243,6 +258,23 @@ export class DeliveryWorker {
     }
   }
 
+  /**
+   * A source sends one request at a time, in arrival order. Its next record may go while the
+   * previous one's removal is still being committed only if the two share no conditional-update
+   * target (`PUT Observation?identifier=…`): were the box to crash before that commit is on
+   * disk, the previous record would be sent again after the next one, which is harmless for
+   * conditional creates but would let an original overwrite its correction on a shared target.
+   * So a correction always waits until the removal of what it corrects is durable.
+   */
+  private mayStart(record: OutboundRecord): boolean {
+    if (this.inFlight.has(record.sourceId)) return false;
+    const pending = this.committing.get(record.sourceId);
+    if (pending === undefined || pending.length === 0) return true;
+    const mine = updateTargets(record);
+    if (mine.has('*')) return false;
+    return pending.every((p) => !p.targets.has('*') && ![...mine].some((t) => p.targets.has(t)));
+  }
+
   /** The server answered this record for good (delivered or rejected). */
   private finished(record: OutboundRecord, probe: boolean): void {
     this.reader.finished(record.id);
@@ -281,4 +313,25 @@ export class DeliveryWorker {
       this.deps.wake();
     });
   }
+}
+
+const targetsCache = new WeakMap<object, ReadonlySet<string>>();
+
+/**
+ * What a replay of this bundle could change: conditional updates by URL (`PUT Type?query`);
+ * `*` for any entry that is neither a conditional create nor a read (it conflicts with all).
+ */
+export function updateTargets(record: OutboundRecord): ReadonlySet<string> {
+  const bundle = record.bundle as { entry?: { request?: { method?: unknown; url?: unknown; ifNoneExist?: unknown } }[] };
+  const cached = targetsCache.get(bundle);
+  if (cached) return cached;
+  const targets = new Set<string>();
+  for (const e of bundle.entry ?? []) {
+    const method = e.request?.method;
+    if (method === 'GET' || (method === 'POST' && typeof e.request?.ifNoneExist === 'string')) continue;
+    if (method === 'PUT' && typeof e.request?.url === 'string' && e.request.url.includes('?')) targets.add(e.request.url);
+    else targets.add('*');
+  }
+  targetsCache.set(bundle, targets);
+  return targets;
 }

@@ -29,6 +29,13 @@ export const DEFAULT_LIMITS: StoreLimits = {
 const RESUME_RATIO = 0.98;
 const REFRESH_MS = 1000;
 const REFRESH_WHEN_FULL_MS = 200;
+/**
+ * While full on bytes, a reclaiming compaction: at once when the spell starts; then, after
+ * deletes, no sooner than RECLAIM_MIN_MS once a tenth of the waiting records have gone, and
+ * otherwise every RECLAIM_MAX_MS (each one rewrites what is left, so not after every delete).
+ */
+const RECLAIM_MIN_MS = 5_000;
+const RECLAIM_MAX_MS = 60_000;
 
 export type FullReason = 'bytes' | 'records' | 'disk';
 
@@ -80,8 +87,23 @@ export class CapacityGuard {
   constructor(
     private readonly dir: string,
     readonly limits: StoreLimits,
-    private readonly deps: { now: () => number; alarm: (a: StoreAlarm) => void; waiting: () => number; statfs?: StatFs },
+    private readonly deps: {
+      now: () => number;
+      alarm: (a: StoreAlarm) => void;
+      waiting: () => number;
+      statfs?: StatFs;
+      /**
+       * Compacts the store so deleted records leave the files. LevelDB deletes are tombstones:
+       * without this, a store full on bytes stays full after its backlog drained.
+       */
+      reclaim?: () => Promise<void>;
+    },
   ) {}
+
+  private deletesSinceReclaim = 0;
+  private waitingAtReclaim = 0;
+  private reclaimedAt = Number.NEGATIVE_INFINITY;
+  private reclaiming = false;
 
   /** Throws LABEDGE_ERR_STORE_FULL when a new record must be refused. */
   admit(): void {
@@ -95,7 +117,13 @@ export class CapacityGuard {
     if (age >= (this.full ? REFRESH_WHEN_FULL_MS : REFRESH_MS)) this.refresh();
     const reason = this.evaluate(this.deps.waiting());
     if (reason !== this.full) this.transition(reason);
+    if (reason === 'bytes') this.maybeReclaim();
     return reason;
+  }
+
+  /** Records deleted by a written batch: space a compaction can give back. */
+  noteDeleted(count: number): void {
+    this.deletesSinceReclaim += count;
   }
 
   /** Bytes just written, counted until the next measurement of the directory. */
@@ -112,6 +140,28 @@ export class CapacityGuard {
 
   get state(): { full: FullReason | undefined; bytes: number; freeDiskBytes: number } {
     return { full: this.full, bytes: this.bytes + this.sinceRefresh, freeDiskBytes: this.free };
+  }
+
+  /** In the background, never on the commit path; the next poll after it re-measures. */
+  private maybeReclaim(): void {
+    const reclaim = this.deps.reclaim;
+    if (!reclaim || this.reclaiming) return;
+    const since = this.deps.now() - this.reclaimedAt;
+    // The first time in a spell whatever the count (tombstones from before count too); then only after deletes.
+    const first = this.reclaimedAt === Number.NEGATIVE_INFINITY;
+    const many = this.deletesSinceReclaim > 0 && this.deletesSinceReclaim >= this.waitingAtReclaim / 10 && since >= RECLAIM_MIN_MS;
+    const some = this.deletesSinceReclaim > 0 && since >= RECLAIM_MAX_MS;
+    if (!first && !many && !some) return;
+    this.reclaiming = true;
+    this.deletesSinceReclaim = 0;
+    this.waitingAtReclaim = this.deps.waiting();
+    this.reclaimedAt = this.deps.now();
+    reclaim()
+      .catch(() => undefined) // a failed compaction only leaves the space unclaimed; the next try comes
+      .finally(() => {
+        this.reclaiming = false;
+        this.refreshedAt = Number.NEGATIVE_INFINITY;
+      });
   }
 
   private evaluate(waiting: number): FullReason | undefined {
@@ -134,6 +184,7 @@ export class CapacityGuard {
       if (was) return; // one alarm per full spell, whatever the reason becomes
       this.deps.alarm({ code: 'LABEDGE_ERR_STORE_FULL', severity: 'error', message: `${describe(reason, this.limits)}: new messages are refused (instruments keep them) until space returns` });
     } else if (was) {
+      this.reclaimedAt = Number.NEGATIVE_INFINITY; // the next spell starts with a reclaim
       this.deps.alarm({ code: 'LABEDGE_ERR_STORE_FULL', severity: 'info', cleared: true, message: 'the store has room again: accepting new messages' });
     }
   }

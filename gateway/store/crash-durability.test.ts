@@ -75,7 +75,8 @@ function runAndKill(script: string, dataDir: string, keyFile: string, onReady: (
         } else if (tag === 'C' && a) printed.committed.add(a);
         else if (tag === 'T' && a && b) printed.transformed.set(a, b);
         lines += 1;
-        if (lines === killAt) setTimeout(() => child.kill('SIGKILL'), Math.random() * 30);
+        // Never before the ready check is over: a kill during it would free the lock it expects held.
+        if (lines === killAt) void readyCheck.catch(() => undefined).then(() => setTimeout(() => child.kill('SIGKILL'), Math.random() * 30));
       }
     });
     child.on('exit', (code, signal) => {

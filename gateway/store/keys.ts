@@ -33,8 +33,12 @@ export class StoreKeyring implements Keyring {
     this.keys = new Map(keys);
   }
 
+  /** Cached: every seal asks (twice), and the key set changes only by add/remove. */
+  private currentCache: number | undefined;
+
   get currentId(): number {
-    return Math.max(...this.keys.keys());
+    this.currentCache ??= Math.max(...this.keys.keys());
+    return this.currentCache;
   }
 
   get current(): Buffer {
@@ -51,12 +55,14 @@ export class StoreKeyring implements Keyring {
 
   add(keyId: number, dek: Buffer): void {
     this.keys.set(keyId, dek);
+    this.currentCache = undefined;
   }
 
   remove(keyId: number): void {
     if (keyId === this.currentId) throw keyError('the current data key cannot be retired');
     this.keys.get(keyId)?.fill(0);
     this.keys.delete(keyId);
+    this.currentCache = undefined;
   }
 }
 

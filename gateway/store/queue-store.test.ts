@@ -138,7 +138,9 @@ describe('QueueStore: records', () => {
     const before = store.commitStats().batches;
     const db = (store as any).db as Level<string, Buffer>;
     const realBatch = db.batch.bind(db);
-    (db as any).batch = () => Promise.reject(new Error('EIO injected'));
+    (db as any).batch = () => {
+      throw new Error('EIO injected'); // the synced write fails (thrown by db.batch(), array or chained form)
+    };
     await assert.rejects(store.transformed(id, { sourceId: 'a', bundle: {} }), hasCode('LABEDGE_ERR_STORE_COMMIT'));
     await assert.rejects(store.rejected(id, { reasonCode: 'parse' }), hasCode('LABEDGE_ERR_STORE_COMMIT'));
     (db as any).batch = realBatch;
@@ -204,7 +206,9 @@ describe('QueueStore: group commit', () => {
     const store = await openStore();
     const db = (store as any).db as Level<string, Buffer>;
     const realBatch = db.batch.bind(db);
-    (db as any).batch = () => Promise.reject(new Error('EIO injected'));
+    (db as any).batch = () => {
+      throw new Error('EIO injected'); // the synced write fails (thrown by db.batch(), array or chained form)
+    };
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, n) => store.commitInbound(input('a', n))));
     (db as any).batch = realBatch;
     for (const r of results) {

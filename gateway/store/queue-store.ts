@@ -10,6 +10,7 @@ import { assertKeyFileOutside, FileKekProvider, KEY_BACKUP_FILE, openKeyring, sy
 import { DeadLetterOps, INTEGRITY_REASON, UNKNOWN_SOURCE_ID } from './dead-letter-ops.js';
 import { KeyRotation } from './key-rotation.js';
 import { sweepRule, type RetentionRule, type SweepResult } from './retention.js';
+import { boundPayloadArchive, type PayloadBoundResult } from './payload-bound.js';
 import type { StoreInternals } from './store-internals.js';
 import { StoreRuntime } from './store-runtime.js';
 import * as codec from './record-codec.js';
@@ -362,6 +363,7 @@ export class QueueStore {
     if (this.closed) return;
     this.closed = true;
     await this.committer.close();
+    await this.runtime.idle();
     await this.db.close();
     await this.runtime.close();
   }
@@ -384,6 +386,12 @@ export class QueueStore {
     const results: SweepResult[] = [];
     for (const rule of rules) results.push(await sweepRule(this.internals, rule, this.clock.now()));
     return results;
+  }
+
+  /** Deletes the oldest archived payloads while the archive is over `maxBytes` (payload-bound.ts). */
+  async boundPayloads(maxBytes: number): Promise<PayloadBoundResult> {
+    this.assertOpen();
+    return boundPayloadArchive(this.internals, this.audit, maxBytes);
   }
 
   /** Whether new messages are being refused, and why; sizes as last measured. */

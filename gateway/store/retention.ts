@@ -25,12 +25,17 @@ export interface RetentionRule {
 
 /**
  * The queue's retention. Delivered records leave the queue on delivery; their raw bytes are
- * kept by the audit trail's payload archive under its own setting (audit.payloadRetentionDays).
+ * kept by the audit trail's payload archive for audit.payloadRetentionDays, bounded here by size.
  */
 export interface RetentionConfig {
   /** Dead letters are kept this long; never less than DEAD_LETTER_FLOOR_DAYS. */
   deadLetterDays: number;
   deadLetterMaxBytes: number;
+  /**
+   * Bound on the audit trail's archive of raw payloads (delivered messages' only copy); its
+   * age limit is `audit.payloadRetentionDays`. Oldest first (payload-bound.ts).
+   */
+  payloadArchiveMaxBytes: number;
   sweepIntervalMs: number;
 }
 
@@ -40,6 +45,7 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_RETENTION: RetentionConfig = {
   deadLetterDays: DEAD_LETTER_FLOOR_DAYS,
   deadLetterMaxBytes: 256 * 1024 * 1024,
+  payloadArchiveMaxBytes: 256 * 1024 * 1024,
   sweepIntervalMs: 60 * 60 * 1000,
 };
 

@@ -6,7 +6,7 @@ import { DEAD_LETTER_FLOOR_DAYS, DEFAULT_RETENTION, type RetentionConfig } from 
  * reported style as config.ts (which calls it):
  *
  *   "store": { "maxBytes", "maxRecords", "minFreeDiskBytes", "leaseWaitMs",
- *              "retention": { "deadLetterDays", "deadLetterMaxBytes", "sweepIntervalMs" } }
+ *              "retention": { "deadLetterDays", "deadLetterMaxBytes", "payloadArchiveMaxBytes", "sweepIntervalMs" } }
  *
  * Delivered raw messages are kept by the audit trail's payload archive, not by the queue
  * (`audit.payloadRetentionDays`, gateway/audit/audit-config.ts); operators are `operators`.
@@ -52,6 +52,7 @@ export function parseStoreConfig(raw: unknown, fail: Fail): StoreConfig {
     retention: {
       deadLetterDays: numberAt(ret, 'deadLetterDays', 'store.retention.deadLetterDays', dr.deadLetterDays, fail),
       deadLetterMaxBytes: numberAt(ret, 'deadLetterMaxBytes', 'store.retention.deadLetterMaxBytes', dr.deadLetterMaxBytes, fail),
+      payloadArchiveMaxBytes: numberAt(ret, 'payloadArchiveMaxBytes', 'store.retention.payloadArchiveMaxBytes', dr.payloadArchiveMaxBytes, fail),
       sweepIntervalMs: numberAt(ret, 'sweepIntervalMs', 'store.retention.sweepIntervalMs', dr.sweepIntervalMs, fail, 1000),
     },
   };

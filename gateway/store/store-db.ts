@@ -1,6 +1,7 @@
 import { mkdir, readdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { LabedgeError } from '../core/errors.js';
+import type { WriteOp } from './group-commit.js';
 
 /** The LevelDB handle: string keys (opaque, ASCII), Buffer values (always sealed). */
 export type StoreDb = Level<string, Buffer>;
@@ -59,8 +60,16 @@ export function failureReason(e: unknown): string {
   return codes[0] ?? levelCodes(e)[0] ?? 'error';
 }
 
+/**
+ * LevelDB memory-maps every table file it keeps open (up to 1000 on 64-bit), and the open's
+ * full key scan touches them all: with the default of 1000 open files a 1,000,000-record
+ * backlog held ~2 GB of mapped table pages in RSS. 64 (LevelDB's floor) caps that at about
+ * 64 × 2 MB; the queue reads mostly in key order, so the smaller table cache costs little.
+ */
+const MAX_OPEN_FILES = 64;
+
 export function newLevel(dir: string): StoreDb {
-  return new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  return new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer', maxOpenFiles: MAX_OPEN_FILES });
 }
 
 /** Creates the database directory 0700 if absent. */
@@ -77,6 +86,25 @@ export async function isHeadless(dir: string): Promise<boolean> {
   const names = await readdir(dir);
   if (names.includes('CURRENT')) return false;
   return names.some((n) => /^MANIFEST-|\.(ldb|sst|log)$/.test(n));
+}
+
+/**
+ * One synced LevelDB write of `ops`, through a chained batch: abstract-level's array form
+ * clones and re-validates every op (measured ~8 µs an op against ~2 µs chained), which at
+ * five puts a commit was a third of the commit path's CPU. Same atomicity: one WriteBatch.
+ */
+export async function writeSyncedBatch(db: StoreDb, ops: readonly WriteOp[]): Promise<void> {
+  const batch = db.batch();
+  try {
+    for (const op of ops) {
+      if (op.type === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
+  } catch (e) {
+    await batch.close();
+    throw e;
+  }
+  await batch.write({ sync: true });
 }
 
 /** Whether the directory holds LevelDB data files at all. */

@@ -16,6 +16,19 @@ export interface LeaseInfo {
   since: string;
   /** ISO time of the holder's last renewal (every RENEW_MS while it runs). */
   renewed: string;
+  /**
+   * The holder's queue counts at the last renewal (counts only, never content): what
+   * `labedge queue stats` shows while the daemon holds the store.
+   */
+  status?: LeaseStatus;
+}
+
+export interface LeaseStatus {
+  inbound: number;
+  outbound: number;
+  deadLetter: number;
+  /** Why new messages are refused, if they are (capacity.ts FullReason). */
+  full?: string;
 }
 
 export const LEASE_FILE = 'lease.json';
@@ -45,6 +58,8 @@ export function describeLease(lease: LeaseInfo | undefined, now = Date.now()): s
 export class StoreLease {
   private timer: NodeJS.Timeout | undefined;
   private readonly info: LeaseInfo;
+  private status: (() => LeaseStatus) | undefined;
+  private writing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly dataDir: string,
@@ -61,16 +76,30 @@ export class StoreLease {
     await lease.write();
     lease.timer = setInterval(() => {
       lease.info.renewed = new Date().toISOString();
-      lease.write().catch(() => undefined); // a missed renewal only ages the lease; the LOCK still holds
+      lease.refresh();
     }, RENEW_MS);
     lease.timer.unref();
     const stale = before && !(before.pid === process.pid && before.host === lease.info.host);
     return stale ? { lease, previous: before } : { lease };
   }
 
+  /** Publishes the holder's counts with every renewal, starting now. */
+  reportStatus(status: () => LeaseStatus): void {
+    this.status = status;
+    this.refresh();
+  }
+
+  private refresh(): void {
+    if (this.status) this.info.status = this.status();
+    // One write at a time, so release() can wait for the last and no write lands after it.
+    this.writing = this.writing.then(() => this.write()).catch(() => undefined); // a missed renewal only ages the lease; the LOCK still holds
+  }
+
   async release(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.status = undefined;
+    await this.writing;
     const current = await readLease(this.dataDir);
     if (current?.pid === this.info.pid && current.host === this.info.host) await rm(join(this.dataDir, LEASE_FILE), { force: true });
   }

@@ -108,15 +108,19 @@ async function droppedLogBytes(dbDir: string): Promise<number> {
   return dropped;
 }
 
-async function openAndScan(dbDir: string, leaseWaitMs: number, dataDir: string, marker: string): Promise<{ db: StoreDb; scan: KeyScan }> {
+async function openAndScan(dbDir: string, leaseWaitMs: number, dataDir: string, marker: string, onWait?: (holder: string) => void): Promise<{ db: StoreDb; scan: KeyScan }> {
   if (await isHeadless(dbDir)) throw Object.assign(new Error('data files but no CURRENT file: Corruption'), { code: 'LEVEL_CORRUPTION' });
   const deadline = Date.now() + leaseWaitMs;
+  let waiting = false;
   for (;;) {
     const db = newLevel(dbDir);
     try {
       await openLevel(db, dbDir, async () => describeLease(await readLease(dataDir)));
     } catch (e) {
       if (e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_LOCKED' && Date.now() < deadline) {
+        // Said once, so an operator sees a hand-over in progress rather than a silent start.
+        if (!waiting) onWait?.(describeLease(await readLease(dataDir)));
+        waiting = true;
         await sleep(Math.min(500, Math.max(10, deadline - Date.now())));
         continue;
       }
@@ -198,7 +202,9 @@ async function openWithRepair(
   let repaired = false;
   try {
     if (knownDamage) throw Object.assign(new Error(`the last open aborted and a check found: ${knownDamage}: Corruption`), { code: 'LEVEL_CORRUPTION' });
-    opened = await openAndScan(dbDir, leaseWaitMs, dataDir, openMarker);
+    const onWait = (holder: string): void =>
+      opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `the store is held by ${holder}; waiting up to ${Math.round(leaseWaitMs / 1000)} s for it to be released` });
+    opened = await openAndScan(dbDir, leaseWaitMs, dataDir, openMarker, onWait);
   } catch (e) {
     if (e instanceof LabedgeError) throw e;
     const kind = classifyOpenFailure(e);

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabedgeError } from '../core/errors.js';
+import { AUDIT_PREFIX } from '../audit/audit-keys.js';
 import { CapacityGuard, DEFAULT_LIMITS, isNoSpace } from './capacity.js';
 import { CommitWitness } from './commit-witness.js';
 import { sealedKeyId } from './crypto.js';
@@ -9,7 +10,7 @@ import { KEY_BACKUP_FILE, type StoreKeyring } from './keys.js';
 import type { OperatorAccessEvent, QueueStoreOptions, StoreAlarm } from './queue-types.js';
 import { PREFIX, prefixRange } from './record-keys.js';
 import type { RecordSealer } from './record-sealer.js';
-import { failureReason, type StoreDb } from './store-db.js';
+import { compactRange, failureReason, writeSyncedBatch, type StoreDb } from './store-db.js';
 import { openStoreFiles, type KeyScan, type OpenedFiles } from './store-open.js';
 import type { QueueCounts } from './store-state.js';
 
@@ -33,6 +34,8 @@ export class StoreRuntime {
   private keyring: StoreKeyring | undefined;
   private sealer: RecordSealer | undefined;
   private resealWaiters: Waiter[] = [];
+  /** A reclaiming compaction (capacity.ts) still running: the handle closes after it. */
+  private reclaiming: Promise<void> | undefined;
 
   private constructor(
     private readonly files: OpenedFiles,
@@ -74,8 +77,19 @@ export class StoreRuntime {
     this.sealer = sealer;
     const limits = { ...DEFAULT_LIMITS, ...this.opts.limits };
     const waiting = (): number => counts.inbound + counts.outbound;
-    this.guard = new CapacityGuard(this.files.dbDir, limits, { now, alarm: (a) => this.alarm(a), waiting, statfs: this.opts.statfs });
+    // The ranges records leave (queue, dead letters, expired payloads); the audit entries are not rewritten.
+    const reclaim = (): Promise<void> => {
+      const db = this.files.db;
+      const run = (async () => {
+        for (const p of [PREFIX.inbound, PREFIX.outbound, PREFIX.deadLetter, AUDIT_PREFIX.payload]) await compactRange(db, prefixRange(p));
+      })();
+      this.reclaiming = run.catch(() => undefined);
+      return run;
+    };
+    this.guard = new CapacityGuard(this.files.dbDir, limits, { now, alarm: (a) => this.alarm(a), waiting, statfs: this.opts.statfs, reclaim });
     this.guard.poll();
+    const guard = this.guard;
+    this.files.lease.reportStatus(() => ({ ...counts, ...(guard.state.full ? { full: guard.state.full } : {}) }));
   }
 
   alarm(a: StoreAlarm): void {
@@ -124,7 +138,7 @@ export class StoreRuntime {
     let all = ops;
     try {
       if (waiters.length > 0) all = [...(await this.resealMeta(ops)), ...ops];
-      await db.batch(all, { sync: true });
+      await writeSyncedBatch(db, all);
     } catch (e) {
       for (const w of waiters) w.reject(e);
       if (this.broken === undefined) {
@@ -137,8 +151,18 @@ export class StoreRuntime {
     for (const w of waiters) w.resolve();
     this.witness?.note(this.markedSeq);
     let bytes = 0;
-    for (const op of all) if (op.type === 'put') bytes += op.key.length + op.value.length;
+    let deletes = 0;
+    for (const op of all) {
+      if (op.type === 'put') bytes += op.key.length + op.value.length;
+      else deletes += 1;
+    }
     this.guard?.noteWritten(bytes);
+    this.guard?.noteDeleted(deletes);
+  }
+
+  /** Waits for background work on the handle (a reclaiming compaction) before it is closed. */
+  async idle(): Promise<void> {
+    await this.reclaiming;
   }
 
   /** After the database handle closed cleanly: the next start need not check the store in a child. */
@@ -158,6 +182,7 @@ export class StoreRuntime {
   private async reopen(): Promise<void> {
     const db = this.files.db;
     try {
+      await this.reclaiming; // never close the handle under a running compaction
       if (db.status === 'open') await db.close();
       await db.open();
     } catch (e) {

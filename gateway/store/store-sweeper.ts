@@ -11,6 +11,8 @@ export interface SweeperOptions {
   rewrapBatch?: number;
   /** Pause between re-wrap steps, so the re-wrap never crowds out live traffic. */
   rewrapPauseMs?: number;
+  /** Bound on the audit trail's payload archive, enforced at every sweep (payload-bound.ts); undefined: none. */
+  payloadArchiveMaxBytes?: number;
   /** First sweep this long after start (default 30 s: let the backlog move first). */
   firstDelayMs?: number;
   logger?: Logger;
@@ -51,6 +53,10 @@ export class StoreSweeper {
     for (const r of results) {
       if (r.purged > 0) this.opts.logger?.info({ rule: r.rule, purged: r.purged, bytes: r.bytes }, 'retention sweep purged records');
       if (r.overBound) this.opts.logger?.warn({ rule: r.rule, bytes: r.bytes }, 'retention: over the size bound, but the rest is younger than its floor and is kept');
+    }
+    if (this.opts.payloadArchiveMaxBytes !== undefined) {
+      const bound = await this.store.boundPayloads(this.opts.payloadArchiveMaxBytes);
+      if (bound.pruned > 0) this.opts.logger?.info({ rule: 'payload archive', purged: bound.pruned, bytes: bound.bytes }, 'retention sweep purged records');
     }
     return results;
   }

@@ -1,8 +1,8 @@
 /**
  * Draining a backlog: N records (default 100,000) from S instruments (default 10) committed
  * while the uplink is down, then moved inbound → outbound (transform, with a 2 KB bundle) and
- * delivered (deleted in per-source FIFO order, one in flight per source, as the delivery
- * worker does; the network is left out: this is the store's side of the drain).
+ * delivered (deleted in per-source FIFO order, one in flight per source, read ahead 16 per
+ * source as the delivery worker does; the network is left out: this is the store's side of the drain).
  * Peer in the same run: plain `level`, one synced single-key delete per record, S deleters.
  *
  * `npm run bench -- store-drain [--records N] [--sources S]`
@@ -18,6 +18,8 @@ import { QueueStore } from '../../gateway/store/queue-store.js';
 const { values } = parseArgs({ options: { records: { type: 'string', default: '100000' }, sources: { type: 'string', default: '10' } } });
 const N = Number(values.records);
 const SOURCES = Number(values.sources);
+/** The delivery worker's read-ahead per source (OutboundReader's default). */
+const READ_AHEAD = 16;
 const root = await mkdtemp(join(tmpdir(), 'labedge-bench-drain-'));
 const raw = randomBytes(1024);
 const bundle = { resourceType: 'Bundle', type: 'transaction', entry: Array.from({ length: 6 }, (_, i) => ({ fullUrl: `urn:uuid:${i}`, resource: { resourceType: 'Observation', status: 'final', code: { text: 'x'.repeat(200) }, valueQuantity: { value: i } } })) };
@@ -42,10 +44,16 @@ try {
   }
   const transform = perSecond(N, t0);
 
+  // As the delivery worker reads (gateway/daemon/outbound-reader.ts): up to READ_AHEAD records
+  // per source from one scan, then each source's records one at a time, sources in parallel.
   t0 = performance.now();
   let delivered = 0;
-  for (let heads = await store.outboundHeads(); heads.length > 0; heads = await store.outboundHeads()) {
-    await Promise.all(heads.map((h) => store.delivered(h.id)));
+  for (let heads = await store.outboundHeads(READ_AHEAD); heads.length > 0; heads = await store.outboundHeads(READ_AHEAD)) {
+    const bySource = new Map<string, typeof heads>();
+    for (const h of heads) bySource.set(h.sourceId, [...(bySource.get(h.sourceId) ?? []), h]);
+    await Promise.all([...bySource.values()].map(async (records) => {
+      for (const r of records) await store.delivered(r.id);
+    }));
     delivered += heads.length;
   }
   const drain = perSecond(delivered, t0);

@@ -162,7 +162,9 @@ describe('disk full', () => {
         fakeFree = 0;
         const db = (store as any).db;
         const batch = db.batch.bind(db);
-        db.batch = () => Promise.reject(new Error('IO error: 000003.log: No space left on device'));
+        db.batch = () => {
+          throw new Error('IO error: 000003.log: No space left on device'); // the synced write fails (array or chained form)
+        };
         await store.commitInbound({ sourceId: 'line-1', raw: raw(99), receivedAt: 99 }).catch((e: unknown) => (isFull(e) ? refused++ : Promise.reject(e)));
         db.batch = batch;
       }
