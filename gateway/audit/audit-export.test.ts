@@ -28,6 +28,7 @@ function sampleDrafts(): AuditDraft[] {
     'uplink-auth-failure': { server: 'https://fhir.test/R4', status: 401, outcome: 'raised' },
     integrity: { recordId: 'i-0000000000000009', reasonCode: 'integrity', detail: 'stored value at i!0000000000000009 failed authentication', deadLetterId: 'd-000000000000000a' },
     'payload-expired': { count: 3, firstRef: 'r-0000000000000001', lastRef: 'r-0000000000000003', retentionDays: 30 },
+    'retention-purge': { rule: 'dead letters', ids: ['d-0000000000000003'], count: 1, payload: phi },
     'audit-recovery': { issues: ['the audit head mark is missing'] },
     enrollment: { deviceId: 'labedge-0042', server: 'https://est.test', certSha256: 'd'.repeat(64), notAfter: '2027-01-01T00:00:00.000Z' },
     renewal: { deviceId: 'labedge-0042', certSha256: 'd'.repeat(64), notAfter: '2027-01-01T00:00:00.000Z' },

@@ -61,6 +61,7 @@ const SHAPE: Record<AuditKind, { type: Coding; subtype?: Coding; action: Action 
   'uplink-auth-failure': { type: TYPES.securityAlert, subtype: SUBTYPES.nodeAuthentication, action: 'E' },
   integrity: { type: TYPES.securityAlert, action: 'E' },
   'payload-expired': { type: TYPES.patientRecord, action: 'D' },
+  'retention-purge': { type: TYPES.patientRecord, action: 'D' },
   'audit-recovery': { type: TYPES.securityAlert, action: 'E' },
   enrollment: { type: TYPES.securityAlert, subtype: SUBTYPES.securityConfiguration, action: 'E' },
   renewal: { type: TYPES.securityAlert, subtype: SUBTYPES.securityConfiguration, action: 'E' },

@@ -22,6 +22,7 @@ const FIELDS: Record<AuditKind, readonly string[]> = {
   'uplink-auth-failure': ['server', 'status', 'code', 'outcome'],
   integrity: ['recordId', 'reasonCode', 'detail', 'deadLetterId'],
   'payload-expired': ['count', 'firstRef', 'lastRef', 'retentionDays'],
+  'retention-purge': ['rule', 'ids', 'count'],
   'audit-recovery': ['issues'],
   enrollment: ['deviceId', 'server', 'certSha256', 'notAfter'],
   renewal: ['deviceId', 'certSha256', 'serial', 'notAfter'],

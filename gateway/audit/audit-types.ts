@@ -25,6 +25,7 @@ export const EVENT_KINDS = [
   'uplink-auth-failure',
   'integrity',
   'payload-expired',
+  'retention-purge',
   'audit-recovery',
   'enrollment',
   'renewal',

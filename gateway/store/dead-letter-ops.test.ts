@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { LabedgeError, type ErrorCode } from '../core/errors.js';
 import { QueueStore, type OperatorAccessEvent } from './queue-store.js';
 import { deadLetterRule, DAY_MS } from './retention.js';
+import { verifyChain } from '../audit/verify.js';
 
 /** Dead letters for an operator (show, replay, purge; each reported first) and their retention. */
 let root: string;
@@ -125,5 +126,22 @@ describe('dead-letter retention', () => {
     now += 2 * DAY_MS;
     assert.equal((await store.sweep([rule]))[0]?.purged, 1);
     assert.equal((await store.stats()).deadLetter, 0);
+  });
+
+  it('every dead letter the sweeper deletes is explained by a retention-purge entry naming it; the chain verifies', async () => {
+    const store = await openStore();
+    const gone = [await transformDeadLetter(store, 1), await transformDeadLetter(store, 2)];
+    now += 91 * DAY_MS;
+    const kept = await transformDeadLetter(store, 3);
+    assert.equal((await store.sweep([deadLetterRule({ deadLetterDays: 90, deadLetterMaxBytes: 1e9 })]))[0]?.purged, 2);
+    const purges: unknown[] = [];
+    for await (const e of store.audit.entries()) if (e.kind === 'retention-purge') purges.push(e.body);
+    assert.deepEqual(
+      purges.map((b) => (b as { ids: string[] }).ids[0]).sort(),
+      [...gone].sort(),
+    );
+    assert.ok(purges.every((b) => (b as { rule: string }).rule === 'dead letters'));
+    assert.deepEqual((await store.listDeadLetters()).map((d) => d.id), [kept]);
+    assert.equal((await verifyChain(store.audit)).ok, true);
   });
 });

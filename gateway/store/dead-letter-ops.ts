@@ -115,13 +115,18 @@ export class DeadLetterOps {
   }
 }
 
-/** Deletes dead letters, each under its lock (a concurrent replay wins cleanly); returns how many existed. */
-export async function deleteDeadLetters(s: StoreInternals, keys: string[]): Promise<number> {
+/**
+ * Deletes dead letters, each under its lock (a concurrent replay wins cleanly); returns how many
+ * existed. `expiredBy` names the retention rule when the sweeper deletes: each deletion then
+ * carries its own `retention-purge` audit entry in the same batch, so the chain explains it.
+ */
+export async function deleteDeadLetters(s: StoreInternals, keys: string[], expiredBy?: string): Promise<number> {
   const done = await Promise.all(
     keys.map((key) =>
       s.locks.with(key, async () => {
         if ((await s.db.get(key)) === undefined) return 0;
-        await s.submit([{ type: 'del', key }]);
+        const audit = expiredBy === undefined ? [] : [s.auditOp({ kind: 'retention-purge', body: { rule: expiredBy, ids: [rk.idOfKey(key)], count: 1 } })];
+        await s.submit([{ type: 'del', key }, ...audit]);
         s.state.counts.deadLetter -= 1;
         return 1;
       }),

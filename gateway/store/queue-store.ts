@@ -87,6 +87,7 @@ export class QueueStore {
       state,
       locks: this.locks,
       submit: (ops) => this.committer.submit(ops),
+      auditOp: (draft) => audit.op(draft),
       now: () => this.clock.now(),
       nextSeq: () => this.nextSeq(),
       sourceFor: (sourceId) => this.sourceFor(sourceId),

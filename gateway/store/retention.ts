@@ -72,8 +72,8 @@ export interface SweepResult {
 
 const CHUNK = 500;
 
-async function deleteKeys(s: StoreInternals, keys: string[], prefix: string): Promise<number> {
-  if (prefix === PREFIX.deadLetter) return deleteDeadLetters(s, keys);
+async function deleteKeys(s: StoreInternals, keys: string[], prefix: string, rule: string): Promise<number> {
+  if (prefix === PREFIX.deadLetter) return deleteDeadLetters(s, keys, rule);
   const done = await Promise.all(
     keys.map((key) =>
       s.locks.with(key, async () => {
@@ -98,7 +98,7 @@ export async function sweepRule(s: StoreInternals, rule: RetentionRule, now: num
   const flush = async (): Promise<void> => {
     const keys = chunk;
     chunk = [];
-    if (keys.length > 0) purged += await deleteKeys(s, keys, rule.prefix);
+    if (keys.length > 0) purged += await deleteKeys(s, keys, rule.prefix, rule.name);
   };
   for await (const [key, value] of s.db.iterator(range)) {
     const at = ageOfValue(s, rule, key, value);

@@ -1,3 +1,4 @@
+import type { AuditDraft } from '../audit/audit-types.js';
 import type { WriteOp } from './group-commit.js';
 import type { KeyLocks } from './key-locks.js';
 import type { KekProvider } from './kek-provider.js';
@@ -20,6 +21,8 @@ export interface StoreInternals {
   readonly state: StoreState;
   readonly locks: KeyLocks;
   submit(ops: WriteOp[]): Promise<void>;
+  /** An audit entry placeholder that rides in a submitted batch (written with it, or not at all). */
+  auditOp(draft: AuditDraft): WriteOp;
   now(): number;
   nextSeq(): number;
   /** The source's number, plus the ops that persist its table entry when it is new. */
