@@ -17,7 +17,7 @@ function formatSummary(s: DemoSummary): string[] {
     `  validation errors    ${s.validationErrors}`,
     `  queue depth          inbound ${s.queue.inbound}, outbound ${s.queue.outbound}, dead-letter ${s.queue.deadLetter}`,
     `  errors               ${s.errors}`,
-    `  audit chain          ${s.audit.entries} entries, ${s.audit.ok ? 'verified' : `BROKEN at seq ${s.audit.firstBadSeq}`}`,
+    `  audit chain          ${s.audit.entries} entries, ${s.audit.ok ? 'verified' : `BROKEN at seq ${s.audit.firstBadSeq}`}; ${s.audit.provenanceMatched} of ${s.messagesIngested} Provenance digests upstream match the raw-bytes digests in it`,
     `  result               ${s.ok ? 'OK: every result is stored in the FHIR server and valid' : 'FAILED'}`,
   ];
 }

@@ -31,7 +31,7 @@ export interface DemoSummary {
   validationErrors: number;
   queue: { inbound: number; outbound: number; deadLetter: number };
   /** The hash-chained audit trail, verified end to end at the close of the run. */
-  audit: { entries: number; ok: boolean; firstBadSeq?: number };
+  audit: { entries: number; ok: boolean; firstBadSeq?: number; provenanceMatched: number };
   errors: number;
   dataDir: string;
   ok: boolean;
@@ -170,13 +170,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
     const queue = await daemon.queue.stats();
     const verified = await verifyChain(daemon.queue.audit);
-    const audit = { entries: verified.entries, ok: verified.ok, ...(verified.firstBreak ? { firstBadSeq: verified.firstBreak.seq } : {}) };
+    // The evidence ties up end to end: each message's raw-bytes digest in the audit trail is the
+    // digest its Provenance carries upstream.
+    const ingested = new Set<string>();
+    for await (const e of daemon.queue.audit.entries()) if (e.kind === 'ingest' && typeof e.body.digest === 'string') ingested.add(e.body.digest);
+    const upstreamDigests = (await fhir.search('Provenance', '_count=1000')).map((r) => (r as { entity?: { what?: { identifier?: { value?: string } } }[] }).entity?.[0]?.what?.identifier?.value);
+    const provenanceMatched = upstreamDigests.filter((d) => d !== undefined && ingested.has(d)).length;
+    const audit = { entries: verified.entries, ok: verified.ok, provenanceMatched, ...(verified.firstBreak ? { firstBadSeq: verified.firstBreak.seq } : {}) };
     const resourcesByType = await fhir.countByType();
     const observations = resourcesByType.Observation ?? 0;
     const validationErrors = fhir.validationErrors.length;
     const ok =
       counts.errors === 0 && validationErrors === 0 && queue.inbound === 0 && queue.outbound === 0 &&
-      messagesAcknowledged === messagesSent && observations === resultRecords && audit.ok;
+      messagesAcknowledged === messagesSent && observations === resultRecords && audit.ok && provenanceMatched === counts.ingested;
     return {
       messagesSent,
       messagesAcknowledged,

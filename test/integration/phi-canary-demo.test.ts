@@ -29,6 +29,7 @@ test('demo with canary PHI everywhere: no canary in any output or file; every jo
     const summary = JSON.parse(demo.stdout.trim().split('\n').at(-1) as string);
     assert.equal(summary.ok, true);
     assert.equal(summary.audit.ok, true, 'the demo verifies its audit chain');
+    assert.equal(summary.audit.provenanceMatched, summary.messagesIngested, 'every Provenance upstream carries the raw-bytes digest of an ingest entry');
     assert.match(demo.stdout, /audit chain +\d+ entries, verified/);
 
     const dd = ['--data-dir', dataDir];
