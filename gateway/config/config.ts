@@ -5,6 +5,7 @@ import type { OperatorCredential } from '../audit/operator-auth.js';
 import { parseUplinkOptions, type UplinkOptionsConfig } from '../uplink/uplink-config.js';
 import { parseHl7Transport, type Hl7InstrumentConfig } from '../hl7/hl7-instrument-config.js';
 import { parseStoreConfig, type StoreConfig } from '../store/store-config.js';
+import { parseFleetConfig, type FleetConfig } from '../fleet/fleet-config.js';
 import { parseAstmInstrumentExtras, type AstmInstrumentExtras } from '../profiles/instrument-profile.js';
 import { parseHl7InstrumentExtras } from '../profiles/hl7-profile.js';
 
@@ -52,6 +53,8 @@ export interface LabedgeConfig {
   audit?: AuditSettings;
   /** Capacity limits, lease wait, dead-letter retention: gateway/store/store-config.ts (defaults when absent). */
   store?: StoreConfig;
+  /** Fleet broker (MQTT over mTLS) for status and events: gateway/fleet/fleet-config.ts (off when absent). */
+  fleet?: FleetConfig;
 }
 
 export interface ConfigIssue {
@@ -187,8 +190,9 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
 
   const auditPart = parseAuditConfig(raw, fail);
   const store = parseStoreConfig(raw.store, fail);
+  const fleet = parseFleetConfig(raw, { deviceId, certFile: uplink.certFile, keyFile: uplink.keyFile }, fail, pathOf);
   if (issues.length > 0) return { issues };
-  const config: LabedgeConfig = { deviceId, dataDir, keyFile, uplink, instruments, logLevel, ...auditPart, store };
+  const config: LabedgeConfig = { deviceId, dataDir, keyFile, uplink, instruments, logLevel, ...auditPart, store, ...(fleet ? { fleet } : {}) };
   return { config: deepFreeze(config), issues };
 }
 
