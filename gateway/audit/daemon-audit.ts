@@ -40,6 +40,9 @@ export interface DaemonAuditOptions {
   sendUpstream?: (cp: AuditCheckpoint) => Promise<string>;
 }
 
+/** How long a checkpoint post may take (at shutdown too): the next checkpoint covers a lost one. */
+const UPSTREAM_SEND_MS = 5000;
+
 /** SHA-256 of the configuration in canonical JSON: a change of any setting changes it. */
 export function configDigest(config: unknown): string {
   return createHash('sha256').update(canonicalJson(JSON.parse(JSON.stringify(config ?? null)) as JsonValue)).digest('hex');
@@ -125,7 +128,13 @@ export class DaemonAudit {
    */
   private async sendUpstream(cp: AuditCheckpoint): Promise<void> {
     try {
-      const outcome = await this.o.sendUpstream?.(cp);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), UPSTREAM_SEND_MS);
+        timer.unref();
+      });
+      const outcome = await Promise.race([this.o.sendUpstream?.(cp), late]);
+      clearTimeout(timer);
       if (outcome === 'ok') this.o.logger.info({ seq: cp.seq }, 'audit checkpoint sent upstream');
       else this.o.logger.warn({ seq: cp.seq, outcome }, 'audit checkpoint not accepted upstream; the next one extends it');
     } catch (e) {

@@ -159,10 +159,14 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     await this.transformLoop?.stop();
     await this.delivery?.stop();
     await this.deliveryLoop?.stop();
-    await this.uplink?.close();
+    // Before the uplink closes: the shutdown checkpoint it signs may be sent upstream (bounded).
     await this.auditTrail?.stop();
     // After the audit trail, so the shutdown checkpoint it signs is published too.
     await this.fleet?.stop();
+    // Deliveries are over; only a checkpoint post can still be on the wire. Do not let a hung
+    // server hold the shutdown past a container's stop timeout: everything is on disk already.
+    const uplinkClosed = this.uplink?.close();
+    await Promise.race([uplinkClosed, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
     await this.sweeper?.stop();
     await this.store?.close();
     this.options.logger.info('labedge stopped');
