@@ -71,7 +71,7 @@ export async function auditCommand(argv: string[], io: CommandIo = STDIO): Promi
     dataDir = config.dataDir;
     keyFile = values['key-file'] ?? config.keyFile;
   }
-  const store = await QueueStore.open({ dataDir, keyFile });
+  const store = await QueueStore.open({ dataDir, keyFile, mustExist: true });
   const audit = store.audit;
   try {
     const deviceId = config?.deviceId ?? (await audit.latestCheckpoint())?.deviceId ?? 'labedge';

@@ -47,7 +47,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const store = await QueueStore.open({ dataDir, keyFile });
+  const store = await QueueStore.open({ dataDir, keyFile, mustExist: true });
   try {
     const rotation = store.keyRotation;
     let rewrapped = 0;

@@ -42,7 +42,7 @@ export async function queueDrainCommand(argv: string[]): Promise<number> {
   const maxInFlight = values['max-in-flight'] === undefined ? (config.uplink.maxInFlight ?? 8) : positiveInt(values['max-in-flight'], '--max-in-flight');
   const maxSeconds = values['max-seconds'] === undefined ? Infinity : positiveInt(values['max-seconds'], '--max-seconds');
 
-  const store = await QueueStore.open({ dataDir: config.dataDir, keyFile: values['key-file'] ?? config.keyFile });
+  const store = await QueueStore.open({ dataDir: config.dataDir, keyFile: values['key-file'] ?? config.keyFile, mustExist: true });
   let uplink;
   try {
     uplink = await openUplink({ ...config.uplink, maxInFlight }, { logger: silentLogger() });

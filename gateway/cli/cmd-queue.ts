@@ -56,7 +56,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
   };
   let store: QueueStore;
   try {
-    store = await QueueStore.open({ dataDir, keyFile, onOperatorAccess });
+    store = await QueueStore.open({ dataDir, keyFile, onOperatorAccess, mustExist: true });
   } catch (e) {
     // The daemon holds the store: its lease carries its counts (renewed every 10 s).
     if (sub === 'stats' && isLabedgeError(e) && e.code === 'LABEDGE_ERR_STORE_LOCKED') return statsFromLease(dataDir, values.json, e);

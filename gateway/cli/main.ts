@@ -43,9 +43,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE);
-    return name ? 0 : 2;
+    return 0;
+  }
+  // No command is a usage error: the usage goes to stderr, as every usage error's line does.
+  if (!name) {
+    process.stderr.write(USAGE);
+    return 2;
   }
   const load = COMMANDS[name];
   if (!load) throw new LabedgeError('LABEDGE_ERR_USAGE', `unknown command "${name}" (see labedge --help)`);

@@ -19,3 +19,12 @@ test('LabedgeError is recognised by brand, and describeError never quotes foreig
   const foreign = Object.assign(new TypeError('patient Smith^John not found'), { code: 'ERR_X' });
   assert.equal(describeError(foreign), 'TypeError ERR_X');
 });
+
+test('a system error is described by its code, call and network endpoint, never by its path or message', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { connect } = await import('node:net');
+  const missing = await readFile('/nonexistent/Smith_John.astm').catch((e: unknown) => e);
+  assert.equal(describeError(missing), 'Error ENOENT (open)');
+  const refused = await new Promise<unknown>((resolve) => connect(9, '127.0.0.1').once('error', resolve));
+  assert.equal(describeError(refused), 'Error ECONNREFUSED (connect 127.0.0.1:9)');
+});

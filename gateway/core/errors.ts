@@ -14,7 +14,7 @@ export const ERROR_CODES = {
   LABEDGE_ERR_STORE_COMMIT: 'the store could not durably commit',
   LABEDGE_ERR_STORE_INTEGRITY: 'a stored value failed authentication',
   LABEDGE_ERR_STORE_LOCKED: 'another process holds the store',
-  LABEDGE_ERR_STORE_NOT_FOUND: 'no queue record has that id',
+  LABEDGE_ERR_STORE_NOT_FOUND: 'no store in that data directory, or no record with that id',
   LABEDGE_ERR_KEY: 'the data key is missing or unusable',
   LABEDGE_ERR_UPLINK_TRANSIENT: 'upstream delivery failed and will be retried',
   LABEDGE_ERR_UPLINK_REJECTED: 'upstream rejected the data',
@@ -50,8 +50,13 @@ export const isLabedgeError = (e: unknown): e is LabedgeError => e instanceof La
 export function describeError(e: unknown): string {
   if (isLabedgeError(e)) return `${e.code}: ${e.message}`;
   if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    return typeof code === 'string' ? `${e.name} ${code}` : e.name;
+    const { code, syscall, address, port } = e as { code?: unknown; syscall?: unknown; address?: unknown; port?: unknown };
+    const named = typeof code === 'string' ? `${e.name} ${code}` : e.name;
+    // A system error's call and network endpoint say where it failed; file paths are left out
+    // (a file's name may be a patient's, as in `convert Smith_John.astm`).
+    if (typeof syscall !== 'string') return named;
+    const endpoint = typeof address === 'string' ? ` ${address}${typeof port === 'number' ? `:${port}` : ''}` : '';
+    return `${named} (${syscall}${endpoint})`;
   }
   return 'unknown error';
 }

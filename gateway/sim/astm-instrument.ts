@@ -2,6 +2,7 @@ import { SerialPort } from 'serialport';
 import { connect } from 'node:net';
 import { E1381Sender } from '../astm/e1381-sender.js';
 import { systemClock } from '../core/clock.js';
+import { LabedgeError } from '../core/errors.js';
 import { PacedWriter } from '../../hardware/paced-writer.js';
 import type { SerialSettings } from '../../hardware/serial-line.js';
 
@@ -30,7 +31,7 @@ async function openLink(link: InstrumentLink): Promise<OpenLink> {
     const socket = connect(link.tcp.port, link.tcp.host);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
-      socket.once('error', reject);
+      socket.once('error', (e: NodeJS.ErrnoException) => reject(new LabedgeError('LABEDGE_ERR_USAGE', `cannot connect to ${link.tcp.host}:${link.tcp.port} (${e.code ?? 'error'})`, { cause: e })));
     });
     socket.setNoDelay(true);
     return {
@@ -41,7 +42,10 @@ async function openLink(link: InstrumentLink): Promise<OpenLink> {
   }
   const { path, baudRate, dataBits, parity, stopBits } = link;
   const port = new SerialPort({ path, baudRate, dataBits, parity, stopBits, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+  // serialport's open errors carry no code, only a message naming the device (no PHI): keep it.
+  await new Promise<void>((resolve, reject) =>
+    port.open((err) => (err ? reject(new LabedgeError('LABEDGE_ERR_USAGE', `cannot open serial port ${path}: ${err.message.replace(/^(Error: )+/, '')}`, { cause: err })) : resolve())),
+  );
   return {
     write: (bytes) => void port.write(bytes),
     onData: (fn) => void port.on('data', fn),

@@ -17,7 +17,7 @@ import * as codec from './record-codec.js';
 import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
-import type { StoreDb } from './store-db.js';
+import { hasDataFiles, type StoreDb } from './store-db.js';
 import { loadStoreState, nextSourceStart, type QueueCounts, type StoreState } from './store-state.js';
 import type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
 
@@ -110,6 +110,9 @@ export class QueueStore {
    */
   static async open(opts: QueueStoreOptions): Promise<QueueStore> {
     const dbDir = join(opts.dataDir, 'store');
+    if (opts.mustExist && !(await hasDataFiles(dbDir))) {
+      throw new LabedgeError('LABEDGE_ERR_STORE_NOT_FOUND', `no labedge store in ${opts.dataDir} (check --data-dir, or the config's dataDir)`);
+    }
     if (!opts.kek) assertKeyFileOutside(opts.keyFile, dbDir);
     const kek = opts.kek ?? new FileKekProvider(opts.keyFile);
     const runtime = await StoreRuntime.open(opts);

@@ -63,6 +63,11 @@ export interface OperatorAccessEvent {
 
 export interface QueueStoreOptions {
   dataDir: string;
+  /**
+   * Refuse to create a store (LABEDGE_ERR_STORE_NOT_FOUND) when none is there: inspection
+   * commands must not answer "0 entries, OK" for a mistyped or vanished data directory.
+   */
+  mustExist?: boolean;
   /** The KEK file (0600, outside dataDir/store); ignored when `kek` is given. */
   keyFile: string;
   /** Another KEK provider (TPM2, PKCS#11) in place of the key file. */

@@ -22,7 +22,15 @@ test('usage errors exit 2 with one line on stderr', () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}`);
     assert.match(r.stderr, /^labedge: /);
   }
-  assert.equal(labedge(['--help']).code, 0);
+  const help = labedge(['--help']);
+  assert.deepEqual([help.code, help.stderr], [0, '']);
+  assert.match(help.stdout, /^usage: labedge <command>/);
+  const bare = labedge([]);
+  assert.deepEqual([bare.code, bare.stdout], [2, ''], 'no command: usage on stderr, exit 2');
+  assert.match(bare.stderr, /^usage: labedge <command>/);
+  const port = labedge(['simulate', '--port', '/dev/nonexistent-tty', '--file', join(FIXTURES, 'canary/canary-result.astm')]);
+  assert.equal(port.code, 2);
+  assert.match(port.stderr, /^labedge: cannot open serial port \/dev\/nonexistent-tty: /);
 });
 
 test('run with an invalid config reports every problem at once and exits 2', async () => {
@@ -97,6 +105,23 @@ test('demo falls back to the same link protocol over TCP loopback where socat is
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(r.stdout.split('\n').filter((l) => l.includes('socat not found')).length, 1);
     assert.equal(JSON.parse(r.stdout.trim().split('\n').at(-1)!).observations, 7);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('inspection commands on a data directory without a store fail and create nothing', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-nostore-'));
+  try {
+    const missing = join(dir, 'data');
+    for (const args of [['queue', 'stats'], ['queue', 'list'], ['audit', 'verify'], ['audit', 'checkpoints'], ['keys', 'status']]) {
+      const r = labedge([...args, '--data-dir', missing]);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /^labedge: no labedge store in .* \(check --data-dir, or the config's dataDir\)/, args.join(' '));
+      assert.equal(r.stdout, '');
+    }
+    const { readdir } = await import('node:fs/promises');
+    assert.deepEqual(await readdir(dir), [], 'no data directory, no key directory created');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
