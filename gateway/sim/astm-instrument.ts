@@ -34,6 +34,9 @@ async function openLink(link: InstrumentLink): Promise<OpenLink> {
       socket.once('error', (e: NodeJS.ErrnoException) => reject(new LabedgeError('LABEDGE_ERR_USAGE', `cannot connect to ${link.tcp.host}:${link.tcp.port} (${e.code ?? 'error'})`, { cause: e })));
     });
     socket.setNoDelay(true);
+    // A link that fails later (reset, closed under a read) must not crash the process: the
+    // sender sees no reply, retries, and reports the message as not acknowledged.
+    socket.on('error', () => undefined);
     return {
       write: (bytes) => void socket.write(bytes),
       onData: (fn) => void socket.on('data', fn),
@@ -46,6 +49,8 @@ async function openLink(link: InstrumentLink): Promise<OpenLink> {
   await new Promise<void>((resolve, reject) =>
     port.open((err) => (err ? reject(new LabedgeError('LABEDGE_ERR_USAGE', `cannot open serial port ${path}: ${err.message.replace(/^(Error: )+/, '')}`, { cause: err })) : resolve())),
   );
+  // As for the socket above: a late EBADF/EIO (the pty closed under a read) is not a crash.
+  port.on('error', () => undefined);
   return {
     write: (bytes) => void port.write(bytes),
     onData: (fn) => void port.on('data', fn),
