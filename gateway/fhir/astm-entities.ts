@@ -9,6 +9,7 @@ import { administrativeGender, fhirCode, fhirText } from './astm-codes.js';
 import { idText, type ResolvedContext } from './astm-context.js';
 import { conditionalCreate, fullUrlFor } from './fhir-identity.js';
 import { PHASE } from './mapping-state.js';
+import { isPlaceholderId } from './placeholder-id.js';
 
 const ref = <T extends Resource>(reference: string): Reference<T> => ({ reference });
 
@@ -59,15 +60,20 @@ export function mapInstrumentDevice(ctx: ResolvedContext, r: AstmRecord, sender:
 export function mapPatient(ctx: ResolvedContext, p: AstmRecord | undefined): Reference<Patient> | undefined {
   if (p === undefined) return undefined;
   const identifiers: Identifier[] = [];
+  let placeholder: number | undefined;
   for (const [n, kind] of [[3, 'patient'], [4, 'patient-lab'], [5, 'patient-alt']] as const) {
     const value = idText(p, n);
-    if (value === '') continue;
+    if (isPlaceholderId(value)) {
+      if (value !== '') placeholder ??= n;
+      continue;
+    }
     identifiers.push(ctx.identifier(kind, value));
     ctx.state.use(p, n);
   }
   const primary = identifiers[0];
   if (primary === undefined) {
-    if ([6, 8, 9].some((n) => p.hasContent(n))) ctx.state.warn('P.3', 'patient data without a patient identifier; Patient omitted');
+    if (placeholder !== undefined) ctx.state.warn(`P.${placeholder}`, 'placeholder patient id (such as 0 or unknown) is no identity; Patient omitted');
+    else if ([6, 8, 9].some((n) => p.hasContent(n))) ctx.state.warn('P.3', 'patient data without a patient identifier; Patient omitted');
     return undefined;
   }
   const patient: Patient = { resourceType: 'Patient', identifier: identifiers };
@@ -124,9 +130,10 @@ export function mapSpecimen(ctx: ResolvedContext, o: AstmRecord, subject: Refere
       : fhirText(o.component(where.field, where.component));
   if (o.repeats(where?.field ?? 3).filter((s) => s.trim() !== '').length > 1) ctx.state.warn(`O.${where?.field ?? 3}`, 'several specimen ids; the first is used');
   const instrumentId = idText(o, 4);
+  if (accession !== '' && isPlaceholderId(accession)) ctx.state.warn(`O.${where?.field ?? 3}`, 'placeholder specimen id (such as 0) is no identity; not used');
   let identifier: Identifier;
   let stableId: string | undefined;
-  if (accession !== '') {
+  if (!isPlaceholderId(accession)) {
     identifier = ctx.identifier('specimen', accession);
     stableId = accession;
     ctx.state.use(o, where?.field ?? 3);

@@ -11,6 +11,7 @@ import { PHASE } from '../mapping-state.js';
 import type { Hl7Context } from './hl7-context.js';
 import { gender0001 } from './hl7-codes.js';
 import { address, contactPoint, entityIdentifier, humanName, identifierFromCx, universalSystem } from './hl7-datatypes.js';
+import { isPlaceholderId } from '../placeholder-id.js';
 
 const BIRTH_TIME = 'http://hl7.org/fhir/StructureDefinition/patient-birthTime';
 
@@ -28,6 +29,11 @@ export function mapPatient(ctx: Hl7Context, pid: Hl7Segment | undefined): Refere
     for (let r = 1; r <= pid.repetitionCount(field); r++) {
       // Minimum necessary: a social security number is not needed to file a result, so it
       // stays on the box wherever the sender put it (PID-19 is never mapped for the same reason).
+      const cx1 = pid.value(field, 1, 1, r);
+      if (cx1.trim() !== '' && isPlaceholderId(cx1)) {
+        ctx.warn(`PID-${field}`, 'placeholder patient id (such as 0 or unknown) is no identity; not used');
+        continue;
+      }
       if (pid.value(field, 5, 1, r).trim().toUpperCase() === 'SS') {
         ctx.warn(`PID-${field}`, 'an identifier of type SS (social security number) is not sent upstream');
         continue;

@@ -17,6 +17,7 @@ import { codeableConcept, entityIdentifier, identifierFromCx } from './hl7-datat
 import type { SpecimenNode } from './hl7-groups.js';
 import { parseDecimal, quantity, unitAt } from './hl7-quantity.js';
 import { notesFrom } from './hl7-text.js';
+import { isPlaceholderId } from '../placeholder-id.js';
 
 export interface MappedSpecimen {
   readonly reference: Reference<Specimen>;
@@ -26,10 +27,11 @@ export interface MappedSpecimen {
 
 /** SPM-2 key: placer and filler entity ids (EIP components 1 and 2, EI in subcomponents). */
 export function specimenKey(spm: Hl7Segment): string | undefined {
-  const ids = [1, 2].map((c) => entityIdentifier(spm, 2, c).id).filter((id) => id !== '');
+  // A placeholder (`0`, `-`) is no identity: it would merge every such specimen of the source.
+  const ids = [1, 2].map((c) => entityIdentifier(spm, 2, c).id).filter((id) => !isPlaceholderId(id));
   if (ids.length > 0) return ids.join('^');
   const accession = fhirText(spm.value(30));
-  return accession === '' ? undefined : accession;
+  return isPlaceholderId(accession) ? undefined : accession;
 }
 
 function cq(ctx: Hl7Context, seg: Hl7Segment, field: number): Quantity | undefined {
