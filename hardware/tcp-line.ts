@@ -38,12 +38,19 @@ export class TcpLine extends EventEmitter<ByteLineEvents> implements ByteLine {
     this.server = server;
   }
 
-  /** Resolves once listening. */
+  /** Resolves once listening; rejects if the port cannot be bound (EADDRINUSE, EACCES). */
   async listening(): Promise<void> {
     if (!this.server) this.start();
     const server = this.server!;
     if (server.listening) return;
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: Error): void => reject(e);
+      server.once('error', onError);
+      server.once('listening', () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
   }
 
   write(bytes: Uint8Array): boolean {

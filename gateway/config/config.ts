@@ -137,6 +137,7 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
   if (!Array.isArray(raw.instruments)) fail('instruments', 'must be an array');
   else {
     const seen = new Set<string>();
+    const listeners: { port: number; host: string; path: string }[] = [];
     raw.instruments.forEach((item: unknown, i: number) => {
       const p = `instruments[${i}]`;
       if (!isObject(item)) return fail(p, 'must be an object');
@@ -152,6 +153,15 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
       if (!isValidTimeZone(timeZone)) fail(`${p}.timeZone`, 'is not a known IANA time zone');
       if (!isObject(item.transport)) return fail(`${p}.transport`, 'must be an object');
       const t = item.transport;
+      // Two listeners on one port: the second cannot bind, and would leave the box half started.
+      const listens = protocol === 'hl7' ? t.type === 'mllp' : t.type === 'tcp' && t.role !== 'client';
+      if (listens && typeof t.port === 'number' && t.port !== 0) {
+        const host = typeof t.host === 'string' ? t.host : '*';
+        const wildcard = (h: string): boolean => h === '*' || h === '0.0.0.0' || h === '::';
+        const clash = listeners.find((l) => l.port === t.port && (l.host === host || wildcard(l.host) || wildcard(host)));
+        if (clash) fail(`${p}.transport.port`, `is already the listening port of ${clash.path}`);
+        listeners.push({ port: t.port, host, path: p });
+      }
       if (protocol === 'hl7') {
         const transport = parseHl7Transport(t, `${p}.transport`, fail, pathOf);
         const hl7Extras = parseHl7InstrumentExtras(item, p, fail);

@@ -3,7 +3,7 @@ import { QueueStore } from '../store/queue-store.js';
 import type { FhirUplinkClient } from '../uplink/fhir-client.js';
 import { openUplink, type OpenedUplink } from '../uplink/open-uplink.js';
 import type { AnyInstrumentConfig, LabedgeConfig } from '../config/config.js';
-import { describeError } from '../core/errors.js';
+import { LabedgeError, describeError, isLabedgeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DaemonEvents } from './events.js';
 import { InstrumentChannel } from './instrument-channel.js';
@@ -110,19 +110,31 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       return more;
     }, onError('transform'));
 
-    for (const instrument of config.instruments) {
-      const deps = { store, events: this, logger, onCommitted: () => this.transformLoop?.wake() };
-      if (instrument.protocol === 'hl7') {
-        // HL7 v2 (gateway/daemon/hl7-channel.ts): an MLLP listener or a serial line.
-        const channel = new Hl7Channel(instrument, deps);
-        this.channels.push(channel);
-        await channel.start();
-        continue;
+    try {
+      for (const instrument of config.instruments) {
+        const deps = { store, events: this, logger, onCommitted: () => this.transformLoop?.wake() };
+        try {
+          if (instrument.protocol === 'hl7') {
+            // HL7 v2 (gateway/daemon/hl7-channel.ts): an MLLP listener or a serial line.
+            const channel = new Hl7Channel(instrument, deps);
+            this.channels.push(channel);
+            await channel.start();
+            continue;
+          }
+          // ASTM: host queries and order push look orders up through the uplink (FHIR searches).
+          const channel = new InstrumentChannel(instrument, { ...deps, search: new FhirSearch(this.uplink.client, systemClock()), hostName: config.deviceId });
+          this.channels.push(channel);
+          channel.start();
+          await channel.ready();
+        } catch (e) {
+          throw channelStartError(instrument, e);
+        }
       }
-      // ASTM: host queries and order push look orders up through the uplink (FHIR searches).
-      const channel = new InstrumentChannel(instrument, { ...deps, search: new FhirSearch(this.uplink.client, systemClock()), hostName: config.deviceId });
-      this.channels.push(channel);
-      channel.start();
+    } catch (e) {
+      // Never half started: a box that listens and acknowledges but does not deliver is worse
+      // than one that refuses to start. Stop what started (the store's lease is released).
+      await this.stop().catch(() => undefined);
+      throw e;
     }
     this.logEvents();
     this.sweeper = new StoreSweeper(store, {
@@ -171,4 +183,13 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     await this.store?.close();
     this.options.logger.info('labedge stopped');
   }
+}
+
+/** A listener that cannot bind names its instrument, address and reason (exit 2: fix the config or free the port). */
+function channelStartError(instrument: AnyInstrumentConfig, e: unknown): unknown {
+  if (isLabedgeError(e)) return e;
+  const t = instrument.transport as { host?: string; port?: number };
+  const where = t.port === undefined ? '' : ` on ${t.host ?? '*'}:${t.port}`;
+  const code = (e as NodeJS.ErrnoException | undefined)?.code ?? 'error';
+  return new LabedgeError('LABEDGE_ERR_CONFIG', `instrument ${instrument.id}: cannot listen${where} (${code}); another program holds the port, or the address is not this box's`, { cause: e });
 }

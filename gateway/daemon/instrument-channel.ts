@@ -104,6 +104,12 @@ export class InstrumentChannel {
     this.push?.start();
   }
 
+  /** Resolves once a listening line (ASTM over TCP, box as server) is bound; rejects if it cannot be. */
+  async ready(): Promise<void> {
+    const line = this.line as { listening?: () => Promise<void> };
+    if (typeof line.listening === 'function') await line.listening();
+  }
+
   async stop(): Promise<void> {
     this.push?.stop();
     this.astm.destroy();
