@@ -1,4 +1,4 @@
-import { dirname, resolve, basename, join } from 'node:path';
+import { dirname, resolve, basename, join, relative, isAbsolute } from 'node:path';
 import type { SerialSettings } from '../../hardware/serial-line.js';
 import { parseAuditConfig, type AuditSettings } from '../audit/audit-config.js';
 import type { OperatorCredential } from '../audit/operator-auth.js';
@@ -112,6 +112,10 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
   const deviceId = str(raw, 'deviceId', 'deviceId');
   const dataDir = pathOf(str(raw, 'dataDir', 'dataDir', './data'));
   const keyFile = raw.keyFile === undefined ? defaultKeyFile(dataDir) : pathOf(str(raw, 'keyFile', 'keyFile'));
+  const keyRel = relative(dataDir, keyFile);
+  if (dataDir !== '' && keyFile !== '' && (keyRel === '' || (!keyRel.startsWith('..') && !isAbsolute(keyRel)))) {
+    fail('keyFile', 'must be outside dataDir: a copied data directory must reveal nothing');
+  }
   const logLevel = str(raw, 'logLevel', 'logLevel', 'info');
   const defaultZone = str(raw, 'timeZone', 'timeZone', systemTimeZone());
   if (!isValidTimeZone(defaultZone)) fail('timeZone', 'is not a known IANA time zone');

@@ -70,7 +70,7 @@ export class StoreKeyring implements Keyring {
 export function assertKeyFileOutside(keyFile: string, dbDir: string): void {
   const rel = relative(resolve(dbDir), resolve(keyFile));
   if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-    throw keyError(`key file ${keyFile} is inside the database directory ${dbDir}; keep it outside`);
+    throw keyError(`key file ${keyFile} is inside the data directory ${dbDir}; keep it outside (a copied data directory must reveal nothing)`);
   }
 }
 

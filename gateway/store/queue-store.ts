@@ -113,7 +113,8 @@ export class QueueStore {
     if (opts.mustExist && !(await hasDataFiles(dbDir))) {
       throw new LabedgeError('LABEDGE_ERR_STORE_NOT_FOUND', `no labedge store in ${opts.dataDir} (check --data-dir, or the config's dataDir)`);
     }
-    if (!opts.kek) assertKeyFileOutside(opts.keyFile, dbDir);
+    // Outside the whole data directory: a copied data directory must reveal nothing.
+    if (!opts.kek) assertKeyFileOutside(opts.keyFile, opts.dataDir);
     const kek = opts.kek ?? new FileKekProvider(opts.keyFile);
     const runtime = await StoreRuntime.open(opts);
     const db = runtime.db;

@@ -1,0 +1,19 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig } from './config.js';
+
+const base = {
+  deviceId: 'labedge-0042',
+  dataDir: '/var/lib/labedge/data',
+  uplink: { baseUrl: 'https://fhir.example/R4', caFile: '/etc/labedge/ca.pem', certFile: '/etc/labedge/device.pem', keyFile: '/etc/labedge/device.key' },
+  instruments: [],
+};
+const problems = (raw: object): string[] => parseConfig(raw, '/etc/labedge').issues.map((i) => `${i.field}: ${i.message}`);
+
+test('the key file must be outside the whole data directory (a copied data directory reveals nothing)', () => {
+  for (const keyFile of ['/var/lib/labedge/data/kek', '/var/lib/labedge/data/store/kek', '/var/lib/labedge/data']) {
+    assert.deepEqual(problems({ ...base, keyFile }), ['keyFile: must be outside dataDir: a copied data directory must reveal nothing'], keyFile);
+  }
+  for (const keyFile of ['/var/lib/labedge/data-keys/kek', '/etc/labedge/kek', 'kek']) assert.deepEqual(problems({ ...base, keyFile }), [], keyFile);
+  assert.deepEqual(problems(base), [], 'the default, <dataDir>-keys/kek, is outside');
+});
