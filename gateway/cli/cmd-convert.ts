@@ -5,6 +5,7 @@ import { deframeCapture } from '../astm/capture-deframe.js';
 import { decodeText } from '../astm/text-decode.js';
 import { isEscapedWireCapture, unescapeTokens, unescapeWireCapture } from '../astm/transcript.js';
 import { convertAstm } from '../fhir/astm-to-fhir.js';
+import { splitMessages } from '../astm/message.js';
 import { convertHl7All } from '../fhir/hl7/hl7-to-fhir.js';
 import { looksLikeHl7 } from '../fhir/hl7/hl7-capture.js';
 import { HL7_PROFILES, hl7Profile } from '../profiles/hl7-profile.js';
@@ -57,6 +58,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       for (const w of r.warnings) process.stderr.write(`labedge: warning: ${w}\n`);
       if (r.unmapped.length > 0) process.stderr.write(`labedge: not mapped: ${r.unmapped.join(' ')}\n`);
     }
+    if (results.length === 1 && results[0]?.warnings.some((w) => w.startsWith('input: no MSH'))) throw nothingFound('HL7 v2 message (MSH segment)');
     const hl7Bundles = results.map((r) => r.bundle);
     process.stdout.write(`${JSON.stringify(hl7Bundles.length === 1 ? hl7Bundles[0] : hl7Bundles, null, 2)}\n`);
     return 0;
@@ -66,14 +68,31 @@ export async function convertCommand(argv: string[]): Promise<number> {
   const wire = isEscapedWireCapture(bytes) ? unescapeWireCapture(bytes.toString('latin1')) : bytes;
   const { messages, framed } = deframeCapture(wire);
   // A records file may spell control bytes as <RS>-style tokens, as transcripts do.
-  const raws = framed ? messages : [Buffer.from(unescapeTokens(wire.toString('latin1')), 'latin1')];
+  // Several messages in a records file are several messages, as in a capture: one Bundle each.
+  const raws = framed ? messages : splitAtHeaders(unescapeTokens(wire.toString('latin1'))).map((m) => Buffer.from(m, 'latin1'));
   const bundles: unknown[] = [];
+  let found = 0;
   for (const raw of raws) {
     const text = decodeText(raw, encoding);
+    if (splitMessages(text).some((m) => m.header !== undefined)) found += 1;
     const result = convertAstm(text, { sourceId: values.source, messageId: messageDigest(raw), timeZone: values.tz ?? systemTimeZone() });
     for (const w of result.warnings) process.stderr.write(`labedge: warning: ${w}\n`);
     bundles.push(result.bundle);
   }
+  if (found === 0) throw nothingFound('ASTM message (H record)');
   process.stdout.write(`${JSON.stringify(bundles.length === 1 ? bundles[0] : bundles, null, 2)}\n`);
   return 0;
+}
+
+/** Nothing to convert is a failure (exit 1), not an empty Bundle that looks like success. */
+function nothingFound(what: string): LabedgeError {
+  return new LabedgeError('LABEDGE_ERR_MAPPING', `no ${what} found in the input; nothing converted`);
+}
+
+/** A records file cut before each H record (a record starts a line; H is always a header there). */
+function splitAtHeaders(text: string): string[] {
+  const parts = text.split(/(?<=[\r\n])(?=H)/);
+  // Text before the first H (junk, or records without a header) stays with the first message.
+  if (parts.length > 1 && !parts[0]!.startsWith('H')) parts.splice(0, 2, parts[0]! + parts[1]!);
+  return parts;
 }

@@ -126,3 +126,26 @@ test('inspection commands on a data directory without a store fail and create no
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('convert: input with no message fails (exit 1, nothing on stdout); several messages in a records file give one Bundle each', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'labedge-convert-'));
+  try {
+    const garbage = join(dir, 'garbage.bin');
+    const { randomBytes } = await import('node:crypto');
+    await writeFile(garbage, randomBytes(4000));
+    for (const args of [[garbage], ['--from', 'astm', garbage], ['--from', 'hl7', garbage], ['/dev/null']]) {
+      const r = labedge(['convert', ...args]);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /labedge: no (ASTM|HL7 v2) message .* found in the input; nothing converted\n$/);
+    }
+    const records = labedge(['convert', '--tz', 'UTC', join(FIXTURES, 'astm/rubyastm-erba-em200.astm')]);
+    const frames = labedge(['convert', '--tz', 'UTC', join(FIXTURES, 'astm/rubyastm-erba-em200.frames')]);
+    assert.equal(records.code, 0, records.stderr);
+    const [a, b] = [JSON.parse(records.stdout), JSON.parse(frames.stdout)] as { entry?: unknown[] }[][];
+    assert.ok(Array.isArray(a) && Array.isArray(b));
+    assert.deepEqual(a.map((x) => x.entry?.length), b.map((x) => x.entry?.length), 'records and capture of the same messages agree');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
