@@ -17,3 +17,12 @@ test('the key file must be outside the whole data directory (a copied data direc
   for (const keyFile of ['/var/lib/labedge/data-keys/kek', '/etc/labedge/kek', 'kek']) assert.deepEqual(problems({ ...base, keyFile }), [], keyFile);
   assert.deepEqual(problems(base), [], 'the default, <dataDir>-keys/kek, is outside');
 });
+
+test('a misspelt setting is an error with its path, not a silent default', () => {
+  const serial = { id: 'xp', transport: { type: 'serial', path: '/dev/ttyUSB0', baudrate: 19200 } };
+  assert.deepEqual(problems({ ...base, uplnk: {}, instruments: [{ ...serial, protcol: 'astm' }] }), [
+    'uplnk: is not a known setting',
+    'instruments[0].protcol: is not a known setting',
+    'instruments[0].transport.baudrate: is not a known setting',
+  ]);
+});

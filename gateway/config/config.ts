@@ -108,6 +108,11 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
     return typeof v === 'number' ? v : fallback;
   };
   const pathOf = (p: string) => (p ? resolve(baseDir, p) : p);
+  // A misspelt key would silently fall back to a default (`baudrate` → 9600 baud): refuse it.
+  const onlyKnown = (obj: Json, path: string, known: readonly string[]): void => {
+    for (const key of Object.keys(obj)) if (!known.includes(key)) fail(path ? `${path}.${key}` : key, 'is not a known setting');
+  };
+  onlyKnown(raw, '', ['deviceId', 'dataDir', 'keyFile', 'logLevel', 'timeZone', 'uplink', 'instruments', 'operators', 'audit', 'store', 'fleet']);
 
   const deviceId = str(raw, 'deviceId', 'deviceId');
   const dataDir = pathOf(str(raw, 'dataDir', 'dataDir', './data'));
@@ -155,8 +160,10 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
       if (encoding !== 'auto' && encoding !== 'utf-8' && encoding !== 'latin1') fail(`${p}.encoding`, 'must be auto, utf-8 or latin1');
       const timeZone = str(item, 'timeZone', `${p}.timeZone`, defaultZone);
       if (!isValidTimeZone(timeZone)) fail(`${p}.timeZone`, 'is not a known IANA time zone');
+      onlyKnown(item, p, ['id', 'protocol', 'encoding', 'timeZone', 'transport', 'profile', 'overrides']);
       if (!isObject(item.transport)) return fail(`${p}.transport`, 'must be an object');
       const t = item.transport;
+      if (protocol !== 'hl7') onlyKnown(t, `${p}.transport`, t.type === 'tcp' ? ['type', 'host', 'port', 'role'] : ['type', 'path', 'baudRate', 'dataBits', 'parity', 'stopBits']);
       // Two listeners on one port: the second cannot bind, and would leave the box half started.
       const listens = protocol === 'hl7' ? t.type === 'mllp' : t.type === 'tcp' && t.role !== 'client';
       if (listens && typeof t.port === 'number' && t.port !== 0) {
