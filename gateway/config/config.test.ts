@@ -26,3 +26,21 @@ test('a misspelt setting is an error with its path, not a silent default', () =>
     'instruments[0].transport.baudrate: is not a known setting',
   ]);
 });
+
+test('unknown uplink and SMART settings are errors too', () => {
+  const uplink = { ...base.uplink, timeout: 5000, smart: { clientId: 'box', tokenUrl: 'https://auth.example/token', scope: 'system/Observation.cu' } };
+  assert.deepEqual(problems({ ...base, uplink }), ['uplink.timeout: is not a known setting', 'uplink.smart.scope: is not a known setting']);
+});
+
+test('unknown HL7 transport, TLS and store settings are errors with their paths', () => {
+  const mllp = { id: 'lis', protocol: 'hl7', transport: { type: 'mllp', port: 2575, allowPlaintext: true, maxConection: 4, tls: { certFile: 'c', keyFile: 'k', caFile: 'a', pinned: [] } } };
+  const serial = { id: 'hl7s', protocol: 'hl7', transport: { type: 'serial', path: '/dev/ttyUSB1', baudrate: 19200 } };
+  const store = { maxByte: 1, retention: { deadLetterDay: 120 } };
+  assert.deepEqual(problems({ ...base, instruments: [mllp, serial], store }), [
+    'instruments[0].transport.maxConection: is not a known setting',
+    'instruments[0].transport.tls.pinned: is not a known setting',
+    'instruments[1].transport.baudrate: is not a known setting',
+    'store.maxByte: is not a known setting',
+    'store.retention.deadLetterDay: is not a known setting',
+  ]);
+});

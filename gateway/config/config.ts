@@ -129,6 +129,8 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
   if (!isObject(raw.uplink)) fail('uplink', 'must be an object');
   else {
     const u = raw.uplink;
+    onlyKnown(u, 'uplink', ['baseUrl', 'caFile', 'certFile', 'keyFile', 'timeoutMs', 'bundleType', 'maxInFlight', 'trustSystemCas', 'smart']);
+    if (isObject(u.smart)) onlyKnown(u.smart, 'uplink.smart', ['clientId', 'tokenUrl', 'discovery', 'scopes', 'keyFile', 'keyId']);
     const baseUrl = str(u, 'baseUrl', 'uplink.baseUrl');
     if (baseUrl && !/^https:\/\//.test(baseUrl)) fail('uplink.baseUrl', 'must be an https:// URL (plaintext uplinks are not allowed)');
     uplink = {
@@ -164,6 +166,12 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
       if (!isObject(item.transport)) return fail(`${p}.transport`, 'must be an object');
       const t = item.transport;
       if (protocol !== 'hl7') onlyKnown(t, `${p}.transport`, t.type === 'tcp' ? ['type', 'host', 'port', 'role'] : ['type', 'path', 'baudRate', 'dataBits', 'parity', 'stopBits']);
+      else {
+        const framing = ['type', 'maxFrameBytes', 'openFrameTimeoutMs', 'release2'];
+        if (t.type === 'mllp') onlyKnown(t, `${p}.transport`, [...framing, 'host', 'port', 'allowPlaintext', 'tls', 'maxConnections']);
+        else if (t.type === 'serial') onlyKnown(t, `${p}.transport`, [...framing, 'path', 'baudRate', 'dataBits', 'parity', 'stopBits', 'framing', 'idleMs']);
+        if (isObject(t.tls)) onlyKnown(t.tls, `${p}.transport.tls`, ['certFile', 'keyFile', 'caFile', 'pinnedFingerprints']);
+      }
       // Two listeners on one port: the second cannot bind, and would leave the box half started.
       const listens = protocol === 'hl7' ? t.type === 'mllp' : t.type === 'tcp' && t.role !== 'client';
       if (listens && typeof t.port === 'number' && t.port !== 0) {
@@ -210,6 +218,11 @@ export function parseConfig(raw: unknown, baseDir: string): { config?: LabedgeCo
   }
 
   const auditPart = parseAuditConfig(raw, fail);
+  if (isObject(raw.store)) {
+    onlyKnown(raw.store, 'store', ['maxBytes', 'maxRecords', 'minFreeDiskBytes', 'leaseWaitMs', 'retention']);
+    const r = raw.store.retention;
+    if (isObject(r)) onlyKnown(r, 'store.retention', ['deadLetterDays', 'deadLetterMaxBytes', 'payloadArchiveMaxBytes', 'sweepIntervalMs']);
+  }
   const store = parseStoreConfig(raw.store, fail);
   const fleet = parseFleetConfig(raw, { deviceId, certFile: uplink.certFile, keyFile: uplink.keyFile }, fail, pathOf);
   if (issues.length > 0) return { issues };
