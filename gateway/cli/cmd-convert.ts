@@ -5,7 +5,7 @@ import { deframeCapture } from '../astm/capture-deframe.js';
 import { decodeText } from '../astm/text-decode.js';
 import { isEscapedWireCapture, unescapeTokens, unescapeWireCapture } from '../astm/transcript.js';
 import { convertAstm } from '../fhir/astm-to-fhir.js';
-import { splitMessages } from '../astm/message.js';
+import { holdsAstmMessage } from '../astm/message-found.js';
 import { convertHl7All } from '../fhir/hl7/hl7-to-fhir.js';
 import { looksLikeHl7 } from '../fhir/hl7/hl7-capture.js';
 import { HL7_PROFILES, hl7Profile } from '../profiles/hl7-profile.js';
@@ -54,11 +54,12 @@ export async function convertCommand(argv: string[]): Promise<number> {
       ...(encoding !== 'auto' ? { charset: encoding } : {}),
       ...(values.profile !== undefined ? { profile: hl7Profile({ profile: values.profile }) } : {}),
     });
+    // Nothing found: one error line, not the parser's warnings about the garbage first.
+    if (results.length === 1 && results[0]?.warnings.some((w) => w.startsWith('input: no MSH'))) throw nothingFound('HL7 v2 message (MSH segment)');
     for (const r of results) {
       for (const w of r.warnings) process.stderr.write(`labedge: warning: ${w}\n`);
       if (r.unmapped.length > 0) process.stderr.write(`labedge: not mapped: ${r.unmapped.join(' ')}\n`);
     }
-    if (results.length === 1 && results[0]?.warnings.some((w) => w.startsWith('input: no MSH'))) throw nothingFound('HL7 v2 message (MSH segment)');
     const hl7Bundles = results.map((r) => r.bundle);
     process.stdout.write(`${JSON.stringify(hl7Bundles.length === 1 ? hl7Bundles[0] : hl7Bundles, null, 2)}\n`);
     return 0;
@@ -71,15 +72,18 @@ export async function convertCommand(argv: string[]): Promise<number> {
   // Several messages in a records file are several messages, as in a capture: one Bundle each.
   const raws = framed ? messages : splitAtHeaders(unescapeTokens(wire.toString('latin1'))).map((m) => Buffer.from(m, 'latin1'));
   const bundles: unknown[] = [];
+  const warnings: string[] = [];
   let found = 0;
   for (const raw of raws) {
     const text = decodeText(raw, encoding);
-    if (splitMessages(text).some((m) => m.header !== undefined)) found += 1;
+    if (holdsAstmMessage(text)) found += 1;
     const result = convertAstm(text, { sourceId: values.source, messageId: messageDigest(raw), timeZone: values.tz ?? systemTimeZone() });
-    for (const w of result.warnings) process.stderr.write(`labedge: warning: ${w}\n`);
+    warnings.push(...result.warnings);
     bundles.push(result.bundle);
   }
+  // Nothing found: one error line, not the parser's warnings about the garbage first.
   if (found === 0) throw nothingFound('ASTM message (H record)');
+  for (const w of warnings) process.stderr.write(`labedge: warning: ${w}\n`);
   process.stdout.write(`${JSON.stringify(bundles.length === 1 ? bundles[0] : bundles, null, 2)}\n`);
   return 0;
 }

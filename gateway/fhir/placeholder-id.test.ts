@@ -49,3 +49,15 @@ test('an HL7 SPM-2 placeholder is no specimen identity either', () => {
   assert.equal(new Set(keys).size, keys.length, `${keys.join(' ')}`);
   assert.ok(keys.every((k) => !/\|0$/.test(k)));
 });
+
+test('an HL7 OBR-2/OBR-3 placeholder order number keys no order, specimen or result across messages', () => {
+  const msg = (n: number) =>
+    `MSH|^~\\&|LAB|F|LIS|H|20240105083512||ORU^R01|C${n}|P|2.5.1\rPID|1||P${n}^^^HOSP^MR\rORC|RE|0|-\rOBR|1|0|-|GLU\rOBX|1|NM|GLU||${n}|mg/dL|||||F\r`;
+  const runs = [1, 2].map((n) => convertHl7(Buffer.from(msg(n)), { sourceId: 'lab', messageId: `h${n}`, timeZone: 'UTC' }));
+  for (const type of ['ServiceRequest', 'Specimen', 'Observation', 'DiagnosticReport']) {
+    const keys = runs.flatMap((r) => conditionals(r.bundle as Bundle, type));
+    assert.equal(new Set(keys).size, keys.length, `${type}: ${keys.join(' ')}`);
+    assert.ok(keys.every((k) => !/[|/](0|-)$/.test(k)), `${type}: ${keys.join(' ')}`);
+  }
+  assert.ok(runs[0]!.warnings.some((w) => w.startsWith('OBR-2: placeholder order number')));
+});

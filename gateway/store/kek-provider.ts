@@ -34,7 +34,8 @@ export async function loadKek(keyFile: string): Promise<Buffer> {
   } catch (e) {
     throw keyError(`key file ${keyFile} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`, e);
   }
-  if (!info.isFile()) throw keyError(`key file ${keyFile} is not a regular file`);
+  // A directory (or device) where the key file should be is a configuration error (exit 2).
+  if (!info.isFile()) throw new LabedgeError('LABEDGE_ERR_CONFIG', `key file ${keyFile} is not a regular file`);
   if ((info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
     throw keyError(`key file ${keyFile} has mode ${mode}; it must not be accessible to group or others (chmod 600)`);

@@ -7,6 +7,7 @@ import { LabedgeError } from '../core/errors.js';
 import { assertKeyFileOutside, createKek, loadKek } from './keys.js';
 
 const isKeyError = (e: unknown): boolean => e instanceof LabedgeError && e.code === 'LABEDGE_ERR_KEY';
+const isConfigError = (e: unknown): boolean => e instanceof LabedgeError && e.code === 'LABEDGE_ERR_CONFIG';
 
 describe('key file', () => {
   let dir: string;
@@ -50,13 +51,13 @@ describe('key file', () => {
 
   it('refuses a missing key file and a directory', async () => {
     await assert.rejects(loadKek(join(dir, 'absent')), isKeyError);
-    await assert.rejects(loadKek(dir), isKeyError);
+    await assert.rejects(loadKek(dir), isConfigError, 'a directory is a configuration error (exit 2)');
   });
 
   it('must live outside the database directory', () => {
-    assert.throws(() => assertKeyFileOutside('/data/store/kek', '/data/store'), isKeyError);
-    assert.throws(() => assertKeyFileOutside('/data/store/sub/kek', '/data/store/'), isKeyError);
-    assert.throws(() => assertKeyFileOutside('/data/store', '/data/store'), isKeyError);
+    assert.throws(() => assertKeyFileOutside('/data/store/kek', '/data/store'), isConfigError);
+    assert.throws(() => assertKeyFileOutside('/data/store/sub/kek', '/data/store/'), isConfigError);
+    assert.throws(() => assertKeyFileOutside('/data/store', '/data/store'), isConfigError);
     assert.doesNotThrow(() => assertKeyFileOutside('/data/kek', '/data/store'));
     assert.doesNotThrow(() => assertKeyFileOutside('/data/store-kek', '/data/store'));
     assert.doesNotThrow(() => assertKeyFileOutside('/etc/labedge/kek', '/data/store'));

@@ -70,7 +70,8 @@ export class StoreKeyring implements Keyring {
 export function assertKeyFileOutside(keyFile: string, dbDir: string): void {
   const rel = relative(resolve(dbDir), resolve(keyFile));
   if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-    throw keyError(`key file ${keyFile} is inside the data directory ${dbDir}; keep it outside (a copied data directory must reveal nothing)`);
+    // A configuration error (exit 2), not a key fault: the operator must move the file.
+    throw new LabedgeError('LABEDGE_ERR_CONFIG', `key file ${keyFile} is inside the data directory ${dbDir}; keep it outside (a copied data directory must reveal nothing)`);
   }
 }
 

@@ -266,9 +266,9 @@ describe('QueueStore: locking and keys', () => {
     await assert.rejects(openStore(), hasCode('LABEDGE_ERR_KEY'));
   });
 
-  it('a key file anywhere inside the data directory is refused', async () => {
-    await assert.rejects(openStore({ keyFile: join(dataDir, 'store', 'kek') }), hasCode('LABEDGE_ERR_KEY'));
-    await assert.rejects(openStore({ keyFile: join(dataDir, 'kek') }), hasCode('LABEDGE_ERR_KEY'));
+  it('a key file anywhere inside the data directory is refused (a configuration error, exit 2)', async () => {
+    await assert.rejects(openStore({ keyFile: join(dataDir, 'store', 'kek') }), hasCode('LABEDGE_ERR_CONFIG'));
+    await assert.rejects(openStore({ keyFile: join(dataDir, 'kek') }), hasCode('LABEDGE_ERR_CONFIG'));
   });
 
   it('a store directory that lost its CURRENT file is kept aside and repaired, not recreated empty', async () => {

@@ -70,6 +70,13 @@ test('convert --from hl7 and auto: any terminator, BOM, MLLP frames, stdin; stde
     const stdin = labedge(['convert', '--tz', 'Europe/Berlin', '-'], variants.crlf);
     assert.equal(stdin.code, 0, stdin.stderr);
     assert.deepEqual(values(stdin.stdout), [[21.51, 141]]);
+    // Several MSH in a plain file are several messages, as in an MLLP capture: a JSON array, one Bundle each.
+    const two = join(dir, 'two.hl7');
+    await writeFile(two, cr + cr.replace('|4|P|', '|5|P|'));
+    const several = labedge(['convert', '--tz', 'Europe/Berlin', two]);
+    assert.equal(several.code, 0, several.stderr);
+    assert.ok(Array.isArray(JSON.parse(several.stdout)));
+    assert.deepEqual(values(several.stdout), [[21.51, 141], [21.51, 141]]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

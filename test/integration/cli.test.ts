@@ -133,11 +133,12 @@ test('convert: input with no message fails (exit 1, nothing on stdout); several 
     const garbage = join(dir, 'garbage.bin');
     const { randomBytes } = await import('node:crypto');
     await writeFile(garbage, randomBytes(4000));
-    for (const args of [[garbage], ['--from', 'astm', garbage], ['--from', 'hl7', garbage], ['/dev/null']]) {
+    const inputs = [garbage, '/dev/null', '/bin/ls'];
+    for (const args of inputs.flatMap((f) => [[f], ...['astm', 'hl7', 'auto'].map((from) => ['--from', from, f])])) {
       const r = labedge(['convert', ...args]);
       assert.equal(r.code, 1, args.join(' '));
       assert.equal(r.stdout, '');
-      assert.match(r.stderr, /labedge: no (ASTM|HL7 v2) message .* found in the input; nothing converted\n$/);
+      assert.match(r.stderr, /^labedge: no (ASTM|HL7 v2) message .* found in the input; nothing converted\n$/, 'one line');
     }
     const records = labedge(['convert', '--tz', 'UTC', join(FIXTURES, 'astm/rubyastm-erba-em200.astm')]);
     const frames = labedge(['convert', '--tz', 'UTC', join(FIXTURES, 'astm/rubyastm-erba-em200.frames')]);

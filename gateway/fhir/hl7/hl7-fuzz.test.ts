@@ -64,3 +64,16 @@ test('property: arbitrary segments map to a valid, well-shaped bundle with posit
     { numRuns: 200 },
   );
 });
+
+test('a value outside the component its type reads (`^182` as TS, NM, TM, SN, CQ) is never an empty string', () => {
+  // Found by the property above (seed 1405043880): OBX||TS|||^182 gave valueString "".
+  for (const type of ['TS', 'DTM', 'DT', 'NM', 'TM', 'CQ', 'SN', 'XX', '']) {
+    for (const value of ['^182', '^^182', '^', '~^182']) {
+      const text = `MSH|^~\\&|LAB|FAC|LIS|HOSP|20240105083512-0500||ORU^R01^ORU_R01|C1|P|2.5.1\rOBX|1|${type}|GLU||${value}\r`;
+      for (const message of parseHl7(Buffer.from(text, 'utf8')).messages) {
+        const result = hl7ToFhir(message, { ...ctx, timeZone: 'UTC' });
+        assert.deepEqual(validateFhirBundle(result.bundle), [], `${type} ${value}`);
+      }
+    }
+  }
+});

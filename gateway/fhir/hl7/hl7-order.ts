@@ -18,6 +18,7 @@ import { reportStatus0123, requestStatus0038, V2_TABLE } from './hl7-codes.js';
 import { codeableConcept, entityIdentifier } from './hl7-datatypes.js';
 import type { OrderNode } from './hl7-groups.js';
 import { notesFrom } from './hl7-text.js';
+import { isPlaceholderId } from '../placeholder-id.js';
 
 export interface OrderIds {
   /** Key for result/report identifiers, or undefined when the order carries no number. */
@@ -29,7 +30,14 @@ export interface OrderIds {
 /** OBR's number, else ORC's; the ORC copy counts as mapped when it says the same. */
 function orderNumber(ctx: Hl7Context, order: OrderNode, field: 2 | 3): string {
   const segs = [order.obr, order.orc].filter((s): s is Hl7Segment => s !== undefined);
-  const id = segs.map((s) => entityIdentifier(s, field).id).find((v) => v !== '') ?? '';
+  const sent = segs.map((s) => entityIdentifier(s, field).id).find((v) => v !== '') ?? '';
+  // A placeholder (`0`, `-`) is no order number: as a key it would merge orders, specimens and
+  // results of different messages (and patients); the key falls back to the message.
+  if (sent !== '' && isPlaceholderId(sent)) {
+    ctx.warn(`OBR-${field}`, 'placeholder order number (such as 0) is no identity; not used');
+    return '';
+  }
+  const id = sent;
   if (id !== '') for (const s of segs) if (entityIdentifier(s, field).id === id) ctx.use(s, field);
   return id;
 }

@@ -113,7 +113,21 @@ function time(text: string): string | undefined {
   return `${m[1]}:${m[2] ?? '00'}:${m[3] ?? '00'}${m[4] ?? ''}`;
 }
 
+/**
+ * One repetition's value. Whatever the type's reader made of it, an empty string is never a
+ * value (FHIR forbids it): a value outside the component its type reads (`^182` for TS or NM)
+ * is kept whole as text with a warning, or, when there is nothing, left absent.
+ */
 function one(ctx: Hl7Context, obx: Hl7Segment, type: string, rep: number, unit: UnitInfo | undefined): OneValue {
+  const value = readOne(ctx, obx, type, rep, unit);
+  if (value.valueString === undefined || value.valueString.trim() !== '') return value;
+  const whole = (literalRepetitions(ctx, obx, 5)[rep - 1] ?? '').trim();
+  if (whole === '') return {};
+  ctx.warn(POSITION, `${type || 'OBX-2'} value not in the component its type reads; kept as text`);
+  return { valueString: whole };
+}
+
+function readOne(ctx: Hl7Context, obx: Hl7Segment, type: string, rep: number, unit: UnitInfo | undefined): OneValue {
   const v = (n: number): string => fhirText(obx.value(5, n, 1, rep));
   switch (type) {
     case 'NM':
