@@ -12,3 +12,14 @@ export function holdsAstmMessage(text: string): boolean {
     return m.patients.length > 0 || m.queries.length > 0 || m.terminator !== undefined;
   });
 }
+
+/**
+ * Records text cut before each H record, keeping every byte (each part is one message's raw
+ * text, digested as such). A record starts a line, and there an H is always a header; text
+ * before the first H (junk, or records without a header) stays with the first message.
+ */
+export function splitAtHeaders(text: string): string[] {
+  const parts = text.split(/(?<=[\r\n])(?=H)/);
+  if (parts.length > 1 && !parts[0]!.startsWith('H')) parts.splice(0, 2, parts[0]! + parts[1]!);
+  return parts;
+}

@@ -5,7 +5,7 @@ import { deframeCapture } from '../astm/capture-deframe.js';
 import { decodeText } from '../astm/text-decode.js';
 import { isEscapedWireCapture, unescapeTokens, unescapeWireCapture } from '../astm/transcript.js';
 import { convertAstm } from '../fhir/astm-to-fhir.js';
-import { holdsAstmMessage } from '../astm/message-found.js';
+import { holdsAstmMessage, splitAtHeaders } from '../astm/message-found.js';
 import { convertHl7All } from '../fhir/hl7/hl7-to-fhir.js';
 import { looksLikeHl7 } from '../fhir/hl7/hl7-capture.js';
 import { HL7_PROFILES, hl7Profile } from '../profiles/hl7-profile.js';
@@ -91,12 +91,4 @@ export async function convertCommand(argv: string[]): Promise<number> {
 /** Nothing to convert is a failure (exit 1), not an empty Bundle that looks like success. */
 function nothingFound(what: string): LabedgeError {
   return new LabedgeError('LABEDGE_ERR_MAPPING', `no ${what} found in the input; nothing converted`);
-}
-
-/** A records file cut before each H record (a record starts a line; H is always a header there). */
-function splitAtHeaders(text: string): string[] {
-  const parts = text.split(/(?<=[\r\n])(?=H)/);
-  // Text before the first H (junk, or records without a header) stays with the first message.
-  if (parts.length > 1 && !parts[0]!.startsWith('H')) parts.splice(0, 2, parts[0]! + parts[1]!);
-  return parts;
 }
