@@ -119,6 +119,7 @@ describe('DeliveryWorker', () => {
     const gates: (() => void)[] = [];
     const slowStore: DeliveryWorkerDeps['store'] = {
       outboundHeads: (...a) => store.outboundHeads(...a),
+      outboundAfter: (...a) => store.outboundAfter(...a),
       stats: () => store.stats(),
       deadLetterOutbound: (...a) => store.deadLetterOutbound(...a),
       recordAttempt: (...a) => store.recordAttempt(...a),

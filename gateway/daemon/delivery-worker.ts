@@ -11,9 +11,11 @@ import { OutboundReader } from './outbound-reader.js';
 /** What the worker needs from the uplink (FhirUplinkClient, or a stand-in in tests). */
 export interface BundleSender {
   postBundle(bundle: object): Promise<UplinkResult>;
+  /** The same, given the bundle's JSON text as stored (sent as is where it can be); `bundle` parses it. */
+  postBundleJson?(json: string, bundle: () => object): Promise<UplinkResult>;
 }
 
-export type DeliveryStore = Pick<QueueStore, 'outboundHeads' | 'stats' | 'delivered' | 'deadLetterOutbound' | 'recordAttempt'>;
+export type DeliveryStore = Pick<QueueStore, 'outboundHeads' | 'outboundAfter' | 'stats' | 'delivered' | 'deadLetterOutbound' | 'recordAttempt'>;
 
 export interface DeliveryWorkerDeps {
   store: DeliveryStore;
@@ -32,7 +34,7 @@ export interface DeliveryWorkerDeps {
   breaker?: Partial<CircuitBreakerOptions>;
   /** Longest Retry-After honoured (default 1 h): a server asking for more is retried after this. */
   maxRetryAfterMs?: number;
-  /** Records read ahead per source (default 16), see outbound-reader.ts. */
+  /** Records read ahead per source (default 64; fewer for large bundles), see outbound-reader.ts. */
   readAhead?: number;
 }
 
@@ -82,7 +84,7 @@ export class DeliveryWorker {
     const openMs = deps.breaker?.openMs ?? Math.max(1, (deps.baseDelayMs ?? 1000) * 5);
     const maxOpenMs = deps.breaker?.maxOpenMs ?? Math.max(openMs, deps.capDelayMs ?? 300_000);
     this.breaker = new CircuitBreaker({ ...deps.breaker, openMs, maxOpenMs }, deps.random);
-    this.reader = new OutboundReader(deps.store, deps.readAhead ?? 16, () => this.deps.wake());
+    this.reader = new OutboundReader(deps.store, deps.readAhead ?? 64, () => this.deps.wake());
     this.maxInFlight = deps.maxInFlight ?? 8;
     if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1) throw new LabedgeError('LABEDGE_ERR_CONFIG', 'uplink.maxInFlight must be a positive integer');
   }
@@ -185,7 +187,8 @@ export class DeliveryWorker {
     this.posting += 1;
     let result: UplinkResult;
     try {
-      result = await this.deps.client.postBundle(record.bundle as object);
+      const { client } = this.deps;
+      result = client.postBundleJson ? await client.postBundleJson(record.bundleJson, () => record.bundle as object) : await client.postBundle(record.bundle as object);
     } catch (e) {
       release();
       throw e;
@@ -197,8 +200,7 @@ export class DeliveryWorker {
           release(true);
           await this.deps.store.delivered(id, { sourceId, status: result.status, response: result.response });
           this.finished(record, probe);
-          const resources = (record.bundle as { entry?: unknown[] }).entry?.length ?? 0;
-          this.deps.events.emit('delivered', { id, sourceId, status: result.status ?? 200, resources });
+          this.deps.events.emit('delivered', { id, sourceId, status: result.status ?? 200, resources: record.resources });
           return;
         }
         case 'rejected': {
@@ -315,23 +317,14 @@ export class DeliveryWorker {
   }
 }
 
-const targetsCache = new WeakMap<object, ReadonlySet<string>>();
+const targetsCache = new WeakMap<OutboundRecord, ReadonlySet<string>>();
 
-/**
- * What a replay of this bundle could change: conditional updates by URL (`PUT Type?query`);
- * `*` for any entry that is neither a conditional create nor a read (it conflicts with all).
- */
+/** What a replay of this record's bundle could change, as a set (see gateway/fhir/bundle-summary.ts). */
 export function updateTargets(record: OutboundRecord): ReadonlySet<string> {
-  const bundle = record.bundle as { entry?: { request?: { method?: unknown; url?: unknown; ifNoneExist?: unknown } }[] };
-  const cached = targetsCache.get(bundle);
-  if (cached) return cached;
-  const targets = new Set<string>();
-  for (const e of bundle.entry ?? []) {
-    const method = e.request?.method;
-    if (method === 'GET' || (method === 'POST' && typeof e.request?.ifNoneExist === 'string')) continue;
-    if (method === 'PUT' && typeof e.request?.url === 'string' && e.request.url.includes('?')) targets.add(e.request.url);
-    else targets.add('*');
+  let targets = targetsCache.get(record);
+  if (!targets) {
+    targets = new Set(record.updateTargets);
+    targetsCache.set(record, targets);
   }
-  targetsCache.set(bundle, targets);
   return targets;
 }

@@ -1,28 +1,30 @@
-import type { OutboundRecord, QueueStore } from '../store/queue-store.js';
+import { READ_AHEAD_CHARS, readAheadFull, type OutboundRecord, type QueueStore } from '../store/queue-store.js';
 
 /**
  * The delivery worker's read-ahead over the outbound queue. Reading every source's head after
  * every delivery (decrypting each) costs more than the delivery itself when a backlog drains,
- * so this keeps up to `readAhead` records per source in memory, in order, and goes back to
- * the store only when it must:
+ * so this keeps up to `readAhead` records per source in memory (fewer when the bundles are
+ * large: gateway/store/read-ahead.ts), in order, and goes back to the store only when it must:
  * - the store's outbound count differs from what this reader expects (new bundles arrived, or
  *   something other than the worker removed one), or something went wrong (`invalidate`): a
  *   full rescan that `heads` waits for, rebuilding every buffer;
- * - a source whose read was cut off at `readAhead` is running low: a refill in the background
- *   (`heads` does not wait, the other sources keep delivering; `onRefill` wakes the worker).
+ * - a source whose read was cut off is running low: a refill in the background
+ *   (`heads` does not wait, the other sources keep delivering; `onRefill` wakes the worker)
+ *   that reads on from the last record read for the source, never from its head again.
  * The worker is the only one that delivers or dead-letters outbound records, and it tells
  * the reader (`finished`), so the count check is exact.
  *
- * Order: a refill only ever appends to a source's buffer the records that follow its last
- * buffered one in the store (or, for an empty buffer, the source's records in the store), minus
- * those taken by the worker or finished while the read ran; so a source's records are offered
- * strictly in store order, and one put back goes to the front. Scans never overlap: a full
- * rescan waits for a refill in progress first.
+ * Order: a refill only ever appends to a source's buffer the records that follow the last one
+ * read for it, which are neither taken nor finished (nobody has seen them); so a source's
+ * records are offered strictly in store order, and one put back goes to the front. Scans never
+ * overlap: a full rescan waits for a refill in progress first.
  */
 export class OutboundReader {
   private readonly buffers = new Map<string, OutboundRecord[]>();
   private readonly order = new Map<string, number>();
   private readonly truncated = new Set<string>();
+  /** Per source, the newest record read from the store since the last full rescan. */
+  private readonly lastRead = new Map<string, string>();
   private readonly finishedDuringScan = new Set<string>();
   /** Taken by the worker and neither finished nor put back: a rescan must not offer them again. */
   private readonly taken = new Set<string>();
@@ -34,13 +36,13 @@ export class OutboundReader {
   private readonly lowWater: number;
 
   constructor(
-    private readonly store: Pick<QueueStore, 'outboundHeads' | 'stats'>,
+    private readonly store: Pick<QueueStore, 'outboundHeads' | 'outboundAfter' | 'stats'>,
     private readonly readAhead = 16,
     private readonly onRefill: () => void = () => undefined,
   ) {
-    // Low enough that a refill reads mostly new records, high enough that it usually lands
-    // before the source runs dry.
-    this.lowWater = Math.floor(readAhead / 8);
+    // A refill reads only records not yet read, so it can start early: half the buffer is
+    // what a source delivers while the read is under way, even with the disk busy syncing.
+    this.lowWater = Math.floor(readAhead / 2);
   }
 
   /** The next record of every source not in `busy`, oldest first. */
@@ -52,7 +54,7 @@ export class OutboundReader {
         ({ outbound } = await this.store.stats());
       }
       await this.rescan(outbound);
-    } else if (!this.refill && [...this.truncated].some((s) => (this.buffers.get(s)?.length ?? 0) <= this.lowWater)) {
+    } else if (!this.refill && this.lowSources().length > 0) {
       this.refill = this.refillLow().finally(() => {
         this.refill = undefined;
         this.onRefill();
@@ -134,25 +136,40 @@ export class OutboundReader {
     this.buffers.clear();
     this.order.clear();
     this.truncated.clear();
+    this.lastRead.clear();
     const base = this.nextOrderBase(records.length);
-    const counts = new Map<string, number>();
+    const read = new ReadCount();
     records.forEach((r, i) => {
-      counts.set(r.sourceId, (counts.get(r.sourceId) ?? 0) + 1);
+      read.add(r);
+      this.lastRead.set(r.sourceId, r.id);
       if (!this.offerable(r)) return;
       const list = this.buffers.get(r.sourceId);
       if (list) list.push(r);
       else this.buffers.set(r.sourceId, [r]);
       this.order.set(r.id, base + i);
     });
-    for (const [sourceId, n] of counts) if (n >= this.readAhead) this.truncated.add(sourceId);
+    for (const sourceId of read.sources()) if (read.cutOff(sourceId, this.readAhead)) this.truncated.add(sourceId);
     this.finishedDuringScan.clear();
+  }
+
+  /** Sources whose last read was cut off, with their buffer down to half of what a read brings. */
+  private lowSources(): string[] {
+    return [...this.truncated].filter((s) => {
+      const buffer = this.buffers.get(s) ?? [];
+      return buffer.length <= this.lowWater && buffer.reduce((n, r) => n + r.bundleJson.length, 0) <= READ_AHEAD_CHARS / 2;
+    });
   }
 
   /** Background top-up of the sources running low; never reorders, never drops a buffered record. */
   private async refillLow(): Promise<void> {
+    const cursors = new Map<string, string>();
+    for (const sourceId of this.lowSources()) {
+      const id = this.lastRead.get(sourceId);
+      if (id !== undefined) cursors.set(sourceId, id);
+    }
     let records: OutboundRecord[];
     try {
-      records = await this.scan();
+      records = await this.store.outboundAfter(cursors, this.readAhead);
     } catch {
       // The next step does a full rescan, which reports the error.
       this.dirty = true;
@@ -160,35 +177,42 @@ export class OutboundReader {
     }
     if (this.dirty) return; // a full rescan is due anyway, and rebuilds everything
     const base = this.nextOrderBase(records.length);
-    const bySource = new Map<string, { r: OutboundRecord; i: number }[]>();
+    const read = new ReadCount();
     records.forEach((r, i) => {
-      const list = bySource.get(r.sourceId);
-      if (list) list.push({ r, i });
-      else bySource.set(r.sourceId, [{ r, i }]);
+      read.add(r);
+      this.lastRead.set(r.sourceId, r.id);
+      const buffer = this.buffers.get(r.sourceId);
+      if (buffer) buffer.push(r);
+      else this.buffers.set(r.sourceId, [r]);
+      this.order.set(r.id, base + i);
     });
-    for (const [sourceId, list] of bySource) {
-      const buffer = this.buffers.get(sourceId) ?? [];
-      // Continue after the last buffered record; with nothing buffered, from the store's head
-      // (the record in flight, if any, is taken and skipped).
-      const last = buffer.at(-1);
-      const at = last === undefined ? -1 : list.findIndex(({ r }) => r.id === last.id);
-      if (last !== undefined && at < 0) continue; // its tail is not in this read: leave the source alone
-      const from = at + 1;
-      for (const { r, i } of list.slice(from)) {
-        if (!this.offerable(r)) continue;
-        buffer.push(r);
-        this.order.set(r.id, base + i);
-      }
-      if (buffer.length > 0) this.buffers.set(sourceId, buffer);
-      if (list.length < this.readAhead) this.truncated.delete(sourceId);
-      else this.truncated.add(sourceId);
-    }
-    this.finishedDuringScan.clear();
+    for (const sourceId of cursors.keys()) if (!read.cutOff(sourceId, this.readAhead)) this.truncated.delete(sourceId);
   }
 
   private nextOrderBase(n: number): number {
     const base = this.orderBase;
     this.orderBase += n;
     return base;
+  }
+}
+
+/** Records and bundle sizes per source in one read, to tell a read cut off (store/read-ahead.ts) from a source that ran out. */
+class ReadCount {
+  private readonly bySource = new Map<string, { records: number; chars: number }>();
+
+  add(r: OutboundRecord): void {
+    const n = this.bySource.get(r.sourceId) ?? { records: 0, chars: 0 };
+    n.records += 1;
+    n.chars += r.bundleJson.length;
+    this.bySource.set(r.sourceId, n);
+  }
+
+  sources(): IterableIterator<string> {
+    return this.bySource.keys();
+  }
+
+  cutOff(sourceId: string, perSource: number): boolean {
+    const n = this.bySource.get(sourceId);
+    return n !== undefined && readAheadFull(n.records, n.chars, perSource);
   }
 }

@@ -79,7 +79,7 @@ export class DeadLetterOps {
         const source = this.s.sourceFor(letter.sourceId);
         sourceNo = source.sourceNo;
         newKey = rk.outboundKey(sourceNo, this.s.nextSeq());
-        const body: codec.OutboundBody = { sourceId: letter.sourceId, inboundId: letter.originId ?? id, bundle: letter.bundle, createdAt: this.s.now(), attempts: 0 };
+        const body = codec.outboundBody({ sourceId: letter.sourceId, inboundId: letter.originId ?? id, bundle: letter.bundle, createdAt: this.s.now(), attempts: 0 });
         ops.push(...source.ops, { type: 'put', key: newKey, value: this.s.sealer.seal(newKey, codec.encodeOutbound(body)) });
       }
       const newId = rk.idOfKey(newKey);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Level } from 'level';
 import { LabedgeError, type ErrorCode } from '../core/errors.js';
-import { QueueStore, INTEGRITY_REASON, type InboundInput, type StoreAlarm } from './queue-store.js';
+import { QueueStore, INTEGRITY_REASON, READ_AHEAD_CHARS, type InboundInput, type StoreAlarm } from './queue-store.js';
 
 const hasCode = (code: ErrorCode) => (e: unknown): boolean => e instanceof LabedgeError && e.code === code;
 const isNotFound = (e: unknown): boolean => hasCode('LABEDGE_ERR_STORE_NOT_FOUND')(e);
@@ -32,6 +32,9 @@ async function withRawDb<T>(fn: (db: Level<string, Buffer>) => Promise<T>): Prom
     await db.close();
   }
 }
+
+/** The LevelDB key of a record id (record-keys.ts: ids are keys with `-` for `!`). */
+const keyOf = (id: string): string => id.replaceAll('-', '!');
 
 const input = (sourceId: string, n: number): InboundInput => ({
   sourceId,
@@ -188,6 +191,71 @@ describe('QueueStore: records', () => {
   });
 });
 
+describe('QueueStore: reading on from a cursor (outboundAfter)', () => {
+  it('gives, per source, the records after the given one, oldest first across sources; never the cursor itself', async () => {
+    const store = await openStore();
+    const ids: Record<string, string[]> = { a: [], b: [] };
+    for (let n = 0; n < 6; n++) {
+      const source = n % 2 === 0 ? 'a' : 'b';
+      ids[source]?.push(await store.transformed(await store.commitInbound(input(source, n)), { sourceId: source, bundle: { resourceType: 'Bundle', type: 'transaction', n } }));
+    }
+    const [a0, a1, a2] = ids.a ?? [];
+    const [b0, b1, b2] = ids.b ?? [];
+    const after = await store.outboundAfter(new Map([['a', a0 ?? ''], ['b', b0 ?? '']]), 5);
+    assert.deepEqual(after.map((r) => r.id), [a1, b1, a2, b2]);
+    assert.deepEqual(after.map((r) => (r.bundle as { n: number }).n), [2, 3, 4, 5]);
+    assert.equal(after[0]?.bundleJson, '{"resourceType":"Bundle","type":"transaction","n":2}');
+    assert.deepEqual((await store.outboundAfter(new Map([['a', a0 ?? '']]), 1)).map((r) => r.id), [a1], 'at most perSource');
+    // The cursor itself may be gone (delivered): reading on is unaffected.
+    await store.delivered(a1 ?? '');
+    assert.deepEqual((await store.outboundAfter(new Map([['a', a1 ?? '']]), 5)).map((r) => r.id), [a2]);
+    assert.deepEqual(await store.outboundAfter(new Map([['a', a2 ?? '']]), 5), []);
+  });
+
+  it('large bundles: a read stops once a source\'s bundles reach READ_AHEAD_CHARS (at least one record), heads and cursor reads alike', async () => {
+    const store = await openStore();
+    const big = 'x'.repeat(Math.ceil(READ_AHEAD_CHARS / 2.5)); // three of these pass the bound
+    const ids: string[] = [];
+    for (let n = 0; n < 5; n++) ids.push(await store.transformed(await store.commitInbound(input('a', n)), { sourceId: 'a', bundle: { n, big } }));
+    const small = await store.transformed(await store.commitInbound(input('b', 9)), { sourceId: 'b', bundle: { n: 9 } });
+    assert.deepEqual((await store.outboundHeads(64)).map((r) => r.id), [...ids.slice(0, 3), small]);
+    assert.deepEqual((await store.outboundAfter(new Map([['a', ids[0] ?? '']]), 64)).map((r) => r.id), ids.slice(1, 4));
+    const huge = 'y'.repeat(READ_AHEAD_CHARS * 2);
+    const alone = await store.transformed(await store.commitInbound(input('c', 1)), { sourceId: 'c', bundle: { huge } });
+    assert.ok((await store.outboundHeads(64)).some((r) => r.id === alone), 'a record over the bound still comes, alone');
+  });
+
+  it('a cursor of another source, or no outbound id at all, is LABEDGE_ERR_STORE_NOT_FOUND', async () => {
+    const store = await openStore();
+    const a = await store.transformed(await store.commitInbound(input('a', 1)), { sourceId: 'a', bundle: {} });
+    await store.transformed(await store.commitInbound(input('b', 2)), { sourceId: 'b', bundle: {} });
+    await assert.rejects(store.outboundAfter(new Map([['b', a]]), 5), isNotFound);
+    await assert.rejects(store.outboundAfter(new Map([['a', 'i-0000000000000001']]), 5), isNotFound);
+  });
+
+  it('a corrupt record after the cursor is quarantined and its source read no further in that call', async () => {
+    const store = await openStore();
+    const first = await store.transformed(await store.commitInbound(input('a', 1)), { sourceId: 'a', bundle: {} });
+    const second = await store.transformed(await store.commitInbound(input('a', 2)), { sourceId: 'a', bundle: {} });
+    const third = await store.transformed(await store.commitInbound(input('a', 3)), { sourceId: 'a', bundle: {} });
+    await store.close();
+    await withRawDb((db) => db.put(keyOf(second), randomBytes(80)));
+    const again = await openStore();
+    assert.deepEqual(await again.outboundAfter(new Map([['a', first]]), 5), []);
+    assert.deepEqual(await again.stats(), { inbound: 0, outbound: 2, deadLetter: 1 });
+    assert.deepEqual((await again.outboundAfter(new Map([['a', first]]), 5)).map((r) => r.id), [third]);
+  });
+
+  it('a record read and then removed another way is not found by delivered (the read-ahead memory forgets it)', async () => {
+    const store = await openStore();
+    const a = await store.transformed(await store.commitInbound(input('a', 1)), { sourceId: 'a', bundle: {} });
+    assert.deepEqual((await store.outboundHeads()).map((r) => r.id), [a]);
+    await store.deadLetterOutbound(a, { reasonCode: 'upstream-422' });
+    await assert.rejects(store.delivered(a), isNotFound);
+    assert.deepEqual(await store.stats(), { inbound: 0, outbound: 0, deadLetter: 1 });
+  });
+});
+
 describe('QueueStore: group commit', () => {
   it('100 concurrent commits share fewer synced batches, all durable', async () => {
     let store = await openStore();
@@ -317,7 +385,6 @@ describe('QueueStore: integrity', () => {
     opened.length = 0;
     return ids;
   }
-  const keyOf = (id: string): string => id.replaceAll('-', '!');
 
   it('a flipped byte is detected; listing quarantines it (ciphertext kept) and goes on', async () => {
     const ids = await seed();

@@ -17,6 +17,7 @@ import * as codec from './record-codec.js';
 import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
+import { READ_AHEAD_CHARS, readAheadFull } from './read-ahead.js';
 import { hasDataFiles, type StoreDb } from './store-db.js';
 import { loadStoreState, nextSourceStart, type QueueCounts, type StoreState } from './store-state.js';
 import type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
@@ -26,6 +27,7 @@ export type { QueueCounts } from './store-state.js';
 export type { GroupCommitStats } from './group-commit.js';
 export type { OperatorAccessEvent, StoreAlarm } from './queue-types.js';
 export { INTEGRITY_REASON, UNKNOWN_SOURCE_ID };
+export { READ_AHEAD_CHARS, readAheadFull } from './read-ahead.js';
 
 const DEFAULT_LIMIT = 100;
 
@@ -41,6 +43,34 @@ function invalid(what: string): LabedgeError {
   return new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `refused to store an invalid record: ${what}`);
 }
 
+export function outboundBodyOf(a: Parameters<typeof codec.outboundBody>[0]): codec.OutboundBody {
+  try {
+    return codec.outboundBody(a);
+  } catch {
+    throw invalid('the bundle has no JSON form');
+  }
+}
+
+/** An outbound record as handed out: its bundle is parsed only if somebody reads it. */
+function outboundRecord(id: string, body: codec.OutboundBody): OutboundRecord {
+  const { sourceId, inboundId, bundleJson, resources, updateTargets, createdAt, attempts } = body;
+  let parsed: { value: unknown } | undefined;
+  return {
+    id,
+    sourceId,
+    inboundId,
+    bundleJson,
+    get bundle(): unknown {
+      parsed ??= { value: JSON.parse(bundleJson) as unknown };
+      return parsed.value;
+    },
+    resources,
+    updateTargets,
+    createdAt,
+    attempts,
+  };
+}
+
 /**
  * The encrypted store-and-forward queue: inbound (raw, committed before the ACK) →
  * outbound (FHIR bundle, per-source FIFO) → delivered or dead-lettered. Every value is
@@ -50,6 +80,13 @@ export class QueueStore {
   private readonly locks = new KeyLocks();
   private readonly committer: GroupCommitter;
   private readonly persistedSources = new Set<number>();
+  /**
+   * Outbound keys this store has read and not removed since: delivered() trusts these exist
+   * without asking LevelDB (a lookup that cost as much as the rest of the removal). Only this
+   * store removes outbound records (delivered, dead-lettered, quarantined: each deletes here),
+   * and the lease keeps every other writer out.
+   */
+  private readonly readOutbound = new Set<string>();
   private closed = false;
   private readonly quarantineFn = (c: Corrupt): Promise<void> => this.quarantine(c);
   private dlqOps: DeadLetterOps | undefined;
@@ -221,11 +258,11 @@ export class QueueStore {
     if (key === undefined || parsed?.kind !== 'inbound') throw notFound(inboundId);
     if (typeof result.sourceId !== 'string' || result.sourceId === '') throw invalid('sourceId is empty');
     return this.locks.with(key, async () => {
-      if ((await this.db.get(key)) === undefined) throw notFound(inboundId);
+      if (!(await this.db.has(key))) throw notFound(inboundId);
       const { sourceNo, ops } = this.sourceFor(result.sourceId);
       // The outbound record keeps the inbound's sequence: receive order is delivery order.
       const outKey = rk.outboundKey(sourceNo, parsed.seq);
-      const body: codec.OutboundBody = { sourceId: result.sourceId, inboundId, bundle: result.bundle, createdAt: this.clock.now(), attempts: 0 };
+      const body = outboundBodyOf({ sourceId: result.sourceId, inboundId, bundle: result.bundle, createdAt: this.clock.now(), attempts: 0 });
       ops.push({ type: 'del', key }, { type: 'put', key: outKey, value: this.sealer.seal(outKey, codec.encodeOutbound(body)) });
       ops.push(this.audit.op(auditDrafts.transformDraft({ inboundId, outboundId: rk.idOfKey(outKey), sourceId: result.sourceId, bundle: result.bundle, details: audit })));
       await this.committer.submit(ops);
@@ -254,7 +291,7 @@ export class QueueStore {
     const key = rk.keyOfId(inboundId, 'inbound');
     if (key === undefined) throw notFound(inboundId);
     await this.locks.with(key, async () => {
-      if ((await this.db.get(key)) === undefined) throw notFound(inboundId);
+      if (!(await this.db.has(key))) throw notFound(inboundId);
       const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [] };
       await this.committer.submit([{ type: 'del', key }, this.audit.op(auditDrafts.transformDraft({ inboundId, outboundId: '', sourceId, bundle, details: audit }))]);
       this.state.counts.inbound -= 1;
@@ -273,6 +310,7 @@ export class QueueStore {
       const corrupt: Corrupt[] = [];
       let takenFrom = -1;
       let taken = 0;
+      let chars = 0;
       const it = this.db.iterator(rk.prefixRange(rk.PREFIX.outbound));
       try {
         for (let entry = await it.next(); entry !== undefined; entry = await it.next()) {
@@ -280,10 +318,13 @@ export class QueueStore {
           const parsed = rk.parseKey(key);
           if (parsed?.kind !== 'outbound') continue;
           try {
-            heads.push({ seq: parsed.seq, record: { id: rk.idOfKey(key), ...this.sealer.open(key, value, codec.decodeOutbound) } });
-            taken = parsed.sourceNo === takenFrom ? taken + 1 : 1;
+            const record = this.seen(key, this.sealer.open(key, value, codec.decodeOutbound));
+            heads.push({ seq: parsed.seq, record });
+            if (parsed.sourceNo !== takenFrom) [taken, chars] = [0, 0];
+            taken += 1;
+            chars += record.bundleJson.length;
             takenFrom = parsed.sourceNo;
-            if (taken >= perSource) it.seek(nextSourceStart(parsed.sourceNo)); // per-source FIFO: only the head(s) matter
+            if (readAheadFull(taken, chars, perSource)) it.seek(nextSourceStart(parsed.sourceNo)); // per-source FIFO: only the head(s) matter
           } catch (e) {
             if (!isIntegrityError(e)) throw e;
             corrupt.push({ key, value, detail: e.message }); // keep going: the next record may be this source's head
@@ -297,12 +338,58 @@ export class QueueStore {
     }
   }
 
+  /**
+   * For each source given, up to `perSource` of its records that follow the given record id, in
+   * order: the delivery worker's read-ahead continues from what it holds. It seeks straight past
+   * that point, so the deleted records of a source's delivered past (LevelDB keeps their
+   * tombstones until compaction) are never walked again.
+   */
+  async outboundAfter(cursors: ReadonlyMap<string, string>, perSource: number): Promise<OutboundRecord[]> {
+    this.assertOpen();
+    const records: Array<{ seq: number; record: OutboundRecord }> = [];
+    const corrupt: Corrupt[] = [];
+    for (const [sourceId, afterId] of cursors) {
+      const after = rk.keyOfId(afterId, 'outbound');
+      const parsed = after === undefined ? undefined : rk.parseKey(after);
+      if (after === undefined || parsed?.kind !== 'outbound' || this.state.sourceNos.get(sourceId) !== parsed.sourceNo) throw notFound(afterId);
+      // Read in large steps: each step is a trip through libuv's thread pool, which the
+      // commits' fsyncs keep busy (16 KiB, the default, is about two bundles).
+      const it = this.db.iterator({ gt: after, lt: nextSourceStart(parsed.sourceNo), limit: perSource, highWaterMarkBytes: READ_AHEAD_CHARS });
+      let [taken, chars] = [0, 0];
+      try {
+        read: for (let batch = await it.nextv(perSource); batch.length > 0; batch = await it.nextv(perSource)) {
+          for (const [key, value] of batch) {
+            let record: OutboundRecord;
+            try {
+              record = this.seen(key, this.sealer.open(key, value, codec.decodeOutbound));
+            } catch (e) {
+              if (!isIntegrityError(e)) throw e;
+              corrupt.push({ key, value, detail: e.message });
+              break read; // the source stops here until the rescan that follows the quarantine
+            }
+            const at = rk.parseKey(key);
+            records.push({ seq: at?.kind === 'outbound' ? at.seq : 0, record });
+            taken += 1;
+            chars += record.bundleJson.length;
+            if (readAheadFull(taken, chars, perSource)) break read;
+          }
+        }
+      } finally {
+        await it.close();
+      }
+    }
+    for (const c of corrupt) await this.quarantine(c);
+    return records.sort((a, b) => a.seq - b.seq).map((r) => r.record); // oldest first across sources, as outboundHeads
+  }
+
   async delivered(outboundId: string, audit?: DeliverAudit): Promise<void> {
     this.assertOpen();
     const key = rk.keyOfId(outboundId, 'outbound');
     if (key === undefined) throw notFound(outboundId);
     await this.locks.with(key, async () => {
-      if ((await this.db.get(key)) === undefined) throw notFound(outboundId);
+      if (!this.readOutbound.has(key) && !(await this.db.has(key))) throw notFound(outboundId);
+      // Present or not after a failed write, it is looked up again next time.
+      this.readOutbound.delete(key);
       await this.committer.submit([{ type: 'del', key }, this.audit.op(auditDrafts.deliverDraft({ outboundId, details: audit, server: this.audit.defaultServer }))]);
       this.state.counts.outbound -= 1;
     });
@@ -312,7 +399,7 @@ export class QueueStore {
   async deadLetterOutbound(outboundId: string, reason: DeadLetterReason, audit?: DeadLetterAudit): Promise<void> {
     await this.toDeadLetter(outboundId, 'outbound', reason, (key, value) => {
       const body = this.sealer.open(key, value, codec.decodeOutbound);
-      return { sourceId: body.sourceId, stage: 'deliver', bundle: body.bundle };
+      return { sourceId: body.sourceId, stage: 'deliver', bundle: JSON.parse(body.bundleJson) as unknown };
     }, (sourceId) => auditDrafts.deadLetterDraft({ outboundId, ...reason, details: { sourceId, ...audit }, server: this.audit.defaultServer }));
   }
 
@@ -404,6 +491,12 @@ export class QueueStore {
     return this.runtime.capacity();
   }
 
+  /** An outbound record just read: remembered as present until this store removes it (see readOutbound). */
+  private seen(key: string, body: codec.OutboundBody): OutboundRecord {
+    this.readOutbound.add(key);
+    return outboundRecord(rk.idOfKey(key), body);
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', 'the store is closed');
   }
@@ -467,6 +560,7 @@ export class QueueStore {
     const value = this.sealer.seal(dlKey, codec.encodeDeadLetter(body));
     const draft = auditDraft ?? auditDrafts.integrityDraft(rk.idOfKey(key), body.detail ?? INTEGRITY_REASON);
     await this.committer.submit([{ type: 'del', key }, { type: 'put', key: dlKey, value }, this.audit.op(auditDrafts.withDeadLetterId(draft, rk.idOfKey(dlKey)))]);
+    this.readOutbound.delete(key);
     const kind = rk.parseKey(key)?.kind;
     if (kind === 'inbound') this.state.counts.inbound -= 1;
     if (kind === 'outbound') this.state.counts.outbound -= 1;

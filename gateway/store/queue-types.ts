@@ -17,7 +17,14 @@ export interface OutboundRecord {
   id: string;
   sourceId: string;
   inboundId: string;
-  bundle: unknown;
+  /** The bundle's JSON text, as stored and as posted. */
+  bundleJson: string;
+  /** The bundle, parsed from `bundleJson` on first use (delivery itself never needs it). */
+  readonly bundle: unknown;
+  /** Entries in the bundle. */
+  resources: number;
+  /** What a replay of the bundle could change (gateway/fhir/bundle-summary.ts). */
+  updateTargets: readonly string[];
   createdAt: number;
   attempts: number;
 }

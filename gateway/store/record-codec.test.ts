@@ -21,14 +21,24 @@ describe('record codec', () => {
   it('property: outbound and dead-letter round trip', () => {
     fc.assert(
       fc.property(fc.string(), json, fc.nat(), fc.option(fc.uint8Array(), { nil: undefined }), fc.option(fc.string(), { nil: undefined }), (sourceId, bundle, at, raw, detail) => {
-        const out: codec.OutboundBody = { sourceId, inboundId: 'i-0000000000000001', bundle: JSON.parse(JSON.stringify(bundle)), createdAt: at, attempts: 3 };
+        const out = codec.outboundBody({ sourceId, inboundId: 'i-0000000000000001', bundle, createdAt: at, attempts: 3 });
         assert.deepEqual(codec.decodeOutbound(codec.encodeOutbound(out)), out);
+        assert.deepEqual(JSON.parse(out.bundleJson), JSON.parse(JSON.stringify(bundle)));
         const dl: codec.DeadLetterBody = { sourceId, stage: 'deliver', reasonCode: 'x', at };
         if (raw !== undefined) dl.raw = Buffer.from(raw);
         if (detail !== undefined) dl.detail = detail;
         assert.deepEqual(codec.decodeDeadLetter(codec.encodeDeadLetter(dl)), dl);
       }),
     );
+  });
+
+  it('reads outbound records written before bundles were kept as text (bundle in the header)', () => {
+    const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PUT', url: 'Observation?identifier=s|1' } }, { request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=s|p' } }] };
+    const header = Buffer.from(JSON.stringify({ sourceId: 'a1', inboundId: 'i-0000000000000001', bundle, createdAt: 5, attempts: 2 }));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(header.length);
+    const body = codec.decodeOutbound(Buffer.concat([len, header]));
+    assert.deepEqual(body, { sourceId: 'a1', inboundId: 'i-0000000000000001', bundleJson: JSON.stringify(bundle), resources: 2, updateTargets: ['Observation?identifier=s|1'], createdAt: 5, attempts: 2 });
   });
 
   it('property: random bytes never throw, and decode to undefined or a well-formed record', () => {

@@ -4,6 +4,8 @@
  * as-is rather than base64'd). Decoders check shape and return undefined on anything
  * unexpected; callers treat that like a failed authentication.
  */
+import { bundleSummary, type BundleSummary } from '../fhir/bundle-summary.js';
+
 export type Meta = Record<string, string | number | boolean>;
 
 export interface InboundBody {
@@ -13,10 +15,15 @@ export interface InboundBody {
   meta?: Meta;
 }
 
-export interface OutboundBody {
+/**
+ * An outbound record's body. The bundle is kept as the JSON text that is posted, with what
+ * delivery needs to know of it (bundle-summary.ts), so a delivery parses and re-serialises
+ * nothing.
+ */
+export interface OutboundBody extends BundleSummary {
   sourceId: string;
   inboundId: string;
-  bundle: unknown;
+  bundleJson: string;
   createdAt: number;
   attempts: number;
 }
@@ -78,16 +85,31 @@ export function decodeInbound(plain: Buffer): InboundBody | undefined {
   return body;
 }
 
+/** The body of a newly queued bundle; throws (TypeError) on a bundle JSON cannot carry. */
+export function outboundBody(a: { sourceId: string; inboundId: string; bundle: unknown; createdAt: number; attempts: number }): OutboundBody {
+  const bundleJson = JSON.stringify(a.bundle) as string | undefined;
+  if (bundleJson === undefined) throw new TypeError('the bundle has no JSON form');
+  return { sourceId: a.sourceId, inboundId: a.inboundId, bundleJson, ...bundleSummary(a.bundle), createdAt: a.createdAt, attempts: a.attempts };
+}
+
 export function encodeOutbound(body: OutboundBody): Buffer {
-  return pack({ ...body });
+  const { bundleJson, ...header } = body;
+  return pack({ ...header }, Buffer.from(bundleJson, 'utf8'));
 }
 
 export function decodeOutbound(plain: Buffer): OutboundBody | undefined {
   const u = unpack(plain);
-  if (!u || u.tail.length !== 0) return undefined;
-  const { sourceId, inboundId, bundle, createdAt, attempts } = u.header;
+  if (!u) return undefined;
+  const { sourceId, inboundId, createdAt, attempts, resources, updateTargets, bundle } = u.header;
   if (!isString(sourceId) || !isString(inboundId) || !isNumber(createdAt) || !isNumber(attempts)) return undefined;
-  return { sourceId, inboundId, bundle, createdAt, attempts };
+  // Written before bundles were kept as text: the bundle sits in the header.
+  if ('bundle' in u.header) {
+    if (u.tail.length !== 0) return undefined;
+    const bundleJson = JSON.stringify(bundle) as string | undefined;
+    return bundleJson === undefined ? undefined : { sourceId, inboundId, bundleJson, ...bundleSummary(bundle), createdAt, attempts };
+  }
+  if (!isNumber(resources) || !Array.isArray(updateTargets) || !updateTargets.every(isString)) return undefined;
+  return { sourceId, inboundId, bundleJson: u.tail.toString('utf8'), resources, updateTargets, createdAt, attempts };
 }
 
 export function encodeDeadLetter(body: DeadLetterBody): Buffer {

@@ -95,6 +95,19 @@ describe('FhirUplinkClient over mutual TLS', () => {
     assert.deepEqual(server.requests.map((r) => [r.method, r.path, r.status, r.clientCn]), Array(3).fill(['POST', '/fhir/R4', 200, 'dev-uplink']));
   });
 
+  test('a stored transaction is posted as its JSON text, never parsed; any other text goes through the parsed bundle', async () => {
+    const neverParsed = (): object => assert.fail('the stored text of a transaction is sent as is');
+    assert.equal((await client.postBundleJson(JSON.stringify(bundle()), neverParsed)).outcome, 'ok');
+    assert.deepEqual(await server.countByType(), { Observation: 1, Patient: 1 });
+    // Keys in another order: not recognisably a transaction as written by the mapping, so parsed (and sent as one).
+    const { type, ...rest } = bundle() as { type: string };
+    let parsed = 0;
+    const reordered = JSON.stringify({ ...rest, type });
+    const result = await client.postBundleJson(reordered, () => (parsed++, JSON.parse(reordered) as object));
+    assert.deepEqual([result.outcome, parsed], ['ok', 1]);
+    assert.deepEqual(await server.countByType(), { Observation: 1, Patient: 1 });
+  });
+
   test('500 is transient', async () => {
     server.faults.push({ kind: 'status', status: 500 });
     const r = await client.postBundle(bundle());

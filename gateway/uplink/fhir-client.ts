@@ -134,6 +134,16 @@ export class FhirUplinkClient {
   }
 
   /**
+   * The same, from the bundle's JSON text as stored: a transaction Bundle (what the mapping
+   * writes) is posted as that text, never parsed and serialised again; anything else, or batch
+   * mode, goes through postBundle with the parsed bundle.
+   */
+  async postBundleJson(json: string, bundle: () => object): Promise<UplinkResult> {
+    if (this.bundleType === 'transaction' && json.startsWith(TRANSACTION_JSON_START)) return this.postOne(json);
+    return this.postBundle(bundle());
+  }
+
+  /**
    * One GET relative to the base URL (`ServiceRequest?specimen=…`) on the same mutual-TLS
    * transport and SMART token as deliveries: for searches (gateway/uplink/fhir-search.ts).
    * Throws on network/TLS/token failures, never on HTTP status. The URL may hold PHI: never log it.
@@ -165,7 +175,7 @@ export class FhirUplinkClient {
     await this.transport.close();
   }
 
-  private async postOne(bundle: object): Promise<UplinkResult> {
+  private async postOne(bundle: object | string): Promise<UplinkResult> {
     const sent = await this.exchange(bundle);
     if ('failed' in sent) return sent.failed;
     const { reply } = sent;
@@ -225,10 +235,10 @@ export class FhirUplinkClient {
   }
 
   /** One POST to the base URL, with a bearer token when SMART is on (refreshed once on 401). */
-  private async exchange(bundle: object): Promise<Exchange> {
+  private async exchange(bundle: object | string): Promise<Exchange> {
     let body: string;
     try {
-      body = JSON.stringify(bundle);
+      body = typeof bundle === 'string' ? bundle : JSON.stringify(bundle);
     } catch (e) {
       return { failed: { outcome: 'rejected', errorCode: errorCodeOf(e) } };
     }
@@ -276,6 +286,9 @@ export class FhirUplinkClient {
     if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
   }
 }
+
+/** How JSON.stringify writes a transaction Bundle built as `{ resourceType, type, … }` (gateway/fhir/*). */
+const TRANSACTION_JSON_START = '{"resourceType":"Bundle","type":"transaction"';
 
 function headerOf(reply: HttpReply, name: string): string | undefined {
   const value = reply.headers[name];

@@ -141,15 +141,17 @@ async function main(): Promise<void> {
       events.on('dead-lettered', () => failed++);
       // Where a source's time goes: its next bundle waits for this one's POST and then for
       // its removal to be on disk (fsync), so per source the rate is 1 / (post + commit).
+      const timed = async <T>(post: () => Promise<T>): Promise<T> => {
+        const t = performance.now();
+        try {
+          return await post();
+        } finally {
+          split.postMs += performance.now() - t;
+        }
+      };
       const timedClient = {
-        postBundle: async (bundle: object) => {
-          const t = performance.now();
-          try {
-            return await client.postBundle(bundle);
-          } finally {
-            split.postMs += performance.now() - t;
-          }
-        },
+        postBundle: (bundle: object) => timed(() => client.postBundle(bundle)),
+        postBundleJson: (json: string, bundle: () => object) => timed(() => client.postBundleJson(json, bundle)),
       };
       const timedStore: typeof store = Object.create(store) as typeof store;
       timedStore.delivered = async (...args: Parameters<typeof store.delivered>) => {
@@ -160,15 +162,17 @@ async function main(): Promise<void> {
           split.commitMs += performance.now() - t;
         }
       };
-      timedStore.outboundHeads = async (perSource?: number) => {
+      const timedRead = async <T>(read: () => Promise<T>): Promise<T> => {
         const t = performance.now();
         try {
-          return await store.outboundHeads(perSource);
+          return await read();
         } finally {
           split.reads += 1;
           split.readMs += performance.now() - t;
         }
       };
+      timedStore.outboundHeads = (perSource?: number) => timedRead(() => store.outboundHeads(perSource));
+      timedStore.outboundAfter = (cursors, perSource) => timedRead(() => store.outboundAfter(cursors, perSource));
       const worker: DeliveryWorker = new DeliveryWorker({ store: timedStore, client: timedClient, events, logger: silentLogger(), wake: () => loop.wake(), maxInFlight: IN_FLIGHT, baseDelayMs: 50 });
       const loop: WorkLoop = new WorkLoop(worker.step, (e) => console.error('delivery step failed', e));
       const cpu = process.cpuUsage();
