@@ -37,6 +37,7 @@ export class AuditLog {
   private writing: Promise<unknown> = Promise.resolve();
   private submitFn: Submit | undefined;
   private server: string | undefined;
+  private inUse: (inboundSeq: number) => Promise<boolean> = () => Promise.resolve(false);
 
   private constructor(
     private readonly db: StoreDb,
@@ -211,6 +212,41 @@ export class AuditLog {
       if (!isIntegrityError(e)) throw e;
       return 'unreadable';
     }
+  }
+
+  /**
+   * The queue keeps a message's raw bytes only here until it is transformed (its inbound record
+   * points at the payload of the same sequence number); `inUse` tells retention which payloads
+   * are such a copy, which expiry and the size bound must not delete.
+   */
+  holdPayloadsWhile(inUse: (inboundSeq: number) => Promise<boolean>): void {
+    this.inUse = inUse;
+  }
+
+  /** Whether the payload at `key` is still an inbound record's only copy of its bytes. */
+  async payloadInUse(key: string): Promise<boolean> {
+    const seq = ak.seqOfKey(key, ak.AUDIT_PREFIX.payload);
+    return seq !== undefined && (await this.inUse(seq));
+  }
+
+  /**
+   * The archived payloads of these inbound sequence numbers, in one read: each opened, or a
+   * LABEDGE_ERR_STORE_INTEGRITY error (it failed authentication, or it is gone).
+   */
+  async payloadsOf(inboundSeqs: readonly number[]): Promise<Array<ArchivedPayload | LabedgeError>> {
+    if (inboundSeqs.length === 0) return [];
+    const keys = inboundSeqs.map(ak.payloadKey);
+    const values = await this.db.getMany(keys);
+    return keys.map((key, i) => {
+      const value = values[i];
+      if (value === undefined) return new LabedgeError('LABEDGE_ERR_STORE_INTEGRITY', `stored value at ${key} is missing`);
+      try {
+        return this.sealer.open(key, value, decodePayload);
+      } catch (e) {
+        if (!isIntegrityError(e)) throw e;
+        return e;
+      }
+    });
   }
 
   async readPayload(ref: string): Promise<ArchivedPayload | 'expired' | 'unreadable'> {

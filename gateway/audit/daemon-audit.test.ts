@@ -64,14 +64,22 @@ test('payload retention: expired raw payloads are deleted with an entry saying s
   try {
     const day = 86_400_000;
     const now = 100 * day;
-    for (const age of [40, 35, 31, 5, 1]) await store.commitInbound({ sourceId: 'a', raw: Buffer.from(`message ${age}`), receivedAt: now - age * day });
+    const ids: string[] = [];
+    for (const age of [40, 35, 31, 5, 1]) ids.push(await store.commitInbound({ sourceId: 'a', raw: Buffer.from(`message ${age}`), receivedAt: now - age * day }));
+    // A payload is a queued message's only copy of its bytes until the message is transformed:
+    // the 35-day-old one is still queued, so it and everything after it stay.
+    await store.handledAtLink(ids[0] ?? '', 'a');
+    await store.handledAtLink(ids[2] ?? '', 'a');
+    assert.deepEqual(await prunePayloads(store.audit, { now, retentionMs: 30 * day }), { pruned: 1, firstRef: 'r-0000000000000001', lastRef: 'r-0000000000000001' });
+    assert.equal(typeof (await store.audit.readPayload('r-0000000000000002')), 'object');
+    await store.handledAtLink(ids[1] ?? '', 'a');
     const result = await prunePayloads(store.audit, { now, retentionMs: 30 * day });
-    assert.equal(result.pruned, 3);
+    assert.equal(result.pruned, 2);
     const entries: AuditEntry[] = [];
     for await (const e of store.audit.entries()) entries.push(e);
     const expired = entries.at(-1);
     assert.equal(expired?.kind, 'payload-expired');
-    assert.deepEqual(expired?.body, { count: 3, firstRef: 'r-0000000000000001', lastRef: 'r-0000000000000003', retentionDays: 30 });
+    assert.deepEqual(expired?.body, { count: 2, firstRef: 'r-0000000000000002', lastRef: 'r-0000000000000003', retentionDays: 30 });
     assert.equal(await store.audit.readPayload('r-0000000000000001'), 'expired');
     assert.equal(typeof (await store.audit.readPayload('r-0000000000000004')), 'object');
     assert.equal((await prunePayloads(store.audit, { now, retentionMs: 30 * day })).pruned, 0, 'nothing more to do');

@@ -9,8 +9,9 @@ import type { AuditLog } from './audit-log.js';
  * bytes themselves are PHI and are kept only for `retentionMs` after receipt so an operator can
  * show them in `audit trace`. Expired payloads are deleted in one batch together with a
  * `payload-expired` entry naming the range, so a missing payload is always explained by the
- * chain itself. Queue copies (inbound, outbound, dead letters) follow the queue's own rules
- * and are not touched here; an unreadable payload is left for forensics.
+ * chain itself. A payload that an inbound record still points at (the message is not yet
+ * transformed) is its only copy and is never expired. Queue copies (outbound bundles, dead
+ * letters) follow the queue's own rules; an unreadable payload is left for forensics.
  */
 export interface PruneResult {
   pruned: number;
@@ -24,8 +25,10 @@ export async function prunePayloads(audit: AuditLog, options: { now: number; ret
   const keys: string[] = [];
   for await (const [key, payload] of audit.payloads()) {
     if (!payload) continue;
-    // Keys follow receipt order: the first payload inside the window ends the run.
-    if (payload.receivedAt >= cutoff || keys.length >= max) break;
+    // Keys follow receipt order: the first payload inside the window ends the run, and so does
+    // the first that is still a queued message's only copy of its bytes (it is kept, and so
+    // is everything after it, until that message is transformed).
+    if (payload.receivedAt >= cutoff || keys.length >= max || (await audit.payloadInUse(key))) break;
     keys.push(key);
   }
   if (keys.length === 0) return { pruned: 0 };

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,8 @@ import { QueueStore, type QueueStoreOptions, type StoreAlarm } from './queue-sto
 let root: string;
 const opened: QueueStore[] = [];
 const isFull = (e: unknown): boolean => e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_FULL';
-const input = (n: number) => ({ sourceId: 'analyzer-1', raw: Buffer.alloc(2000, 65 + (n % 26)), receivedAt: n });
+/** 2 kB that do not compress (the payload archive compresses what it can). */
+const input = (n: number) => ({ sourceId: 'analyzer-1', raw: randomBytes(2000), receivedAt: n });
 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'labedge-cap-'));
@@ -73,11 +75,14 @@ describe('capacity and backpressure', () => {
   it('full on bytes: once the backlog is delivered, a compaction gives the dead space back and admission resumes by itself', async () => {
     let skew = 0; // the store's clock, moved past the reclaim interval instead of waiting it out
     const { store, alarms } = await openStore({ limits: { maxBytes: 400_000 }, clock: { now: () => Date.now() + skew } });
-    const big = (n: number) => ({ sourceId: 'analyzer-1', raw: Buffer.alloc(20_000, 65 + (n % 26)), receivedAt: n });
+    // Small messages with large bundles: the queue's own records (not the audit trail's payload
+    // archive, which has its own bound) fill the store.
+    const small = (n: number) => ({ sourceId: 'analyzer-1', raw: Buffer.from(`message ${n}`), receivedAt: n });
+    const bundle = (n: number) => ({ resourceType: 'Bundle', type: 'transaction', note: String.fromCharCode(65 + (n % 26)).repeat(20_000) });
     const ids: string[] = [];
     for (let n = 0; n < 100; n++) {
       try {
-        ids.push(await store.commitInbound(big(n)));
+        ids.push(await store.transformed(await store.commitInbound(small(n)), { sourceId: 'analyzer-1', bundle: bundle(n) }));
       } catch (e) {
         if (!isFull(e)) throw e;
         break;
@@ -85,12 +90,12 @@ describe('capacity and backpressure', () => {
     }
     assert.equal(store.capacity().full, 'bytes', 'the byte limit was reached');
     // Deliver everything: LevelDB only writes tombstones; the reclaiming compaction removes the records.
-    for (const id of ids) await store.delivered(await store.transformed(id, { sourceId: 'analyzer-1', bundle: {} }));
+    for (const id of ids) await store.delivered(id);
     skew = 10_000;
     const deadline = Date.now() + 30_000;
     let next: string | undefined;
     while (next === undefined) {
-      next = await store.commitInbound(big(1000)).catch((e: unknown) => (isFull(e) && Date.now() < deadline ? sleep(100).then(() => undefined) : Promise.reject(e)));
+      next = await store.commitInbound(small(1000)).catch((e: unknown) => (isFull(e) && Date.now() < deadline ? sleep(100).then(() => undefined) : Promise.reject(e)));
     }
     assert.deepEqual(alarms.map((a) => [a.code, a.cleared === true]), [['LABEDGE_ERR_STORE_FULL', false], ['LABEDGE_ERR_STORE_FULL', true]]);
   });

@@ -94,21 +94,24 @@ export class GroupCommitter {
     this.pending = [];
     if (group.length === 0) return;
     const settle = async (): Promise<void> => {
+      let failure: unknown;
       try {
         await this.write(group.flatMap((p) => p.ops).concat(this.extraOps()));
       } catch (e) {
-        const error = new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `a synced batch of ${group.length} writes failed`, { cause: e });
-        for (const p of group) p.reject(error);
+        failure = new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `a synced batch of ${group.length} writes failed`, { cause: e });
+      }
+      // Whatever queued up during the sync has waited long enough: it goes to disk now, before
+      // this group's callers run on, so their work overlaps its sync instead of preceding it.
+      this.inFlight = undefined;
+      if (this.pending.length > 0) this.flush();
+      if (failure !== undefined) {
+        for (const p of group) p.reject(failure);
         return;
       }
       this.counters.batches += 1;
       this.counters.submissions += group.length;
       for (const p of group) p.resolve();
     };
-    this.inFlight = settle().finally(() => {
-      this.inFlight = undefined;
-      // Whatever queued up during the sync has waited long enough: write it now.
-      if (this.pending.length > 0) this.flush();
-    });
+    this.inFlight = settle();
   }
 }

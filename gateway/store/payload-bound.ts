@@ -38,7 +38,8 @@ export async function boundPayloadArchive(s: StoreInternals, audit: AuditLog, ma
     const chunk: Array<{ key: string; value: Buffer }> = [];
     let freed = 0;
     for await (const [key, value] of s.db.iterator({ ...range, limit: CHUNK })) {
-      if (bytes - freed <= maxBytes) break;
+      // A queued message's only copy of its bytes stops the bound (the store's own limits still hold).
+      if (bytes - freed <= maxBytes || (await audit.payloadInUse(key))) break;
       chunk.push({ key, value });
       freed += value.length;
     }

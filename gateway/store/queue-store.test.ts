@@ -191,6 +191,57 @@ describe('QueueStore: records', () => {
   });
 });
 
+describe('QueueStore: raw bytes stored once (in the audit trail\'s payload archive)', () => {
+  const raw = randomBytes(10_000);
+
+  it('the inbound record points at the archived payload; both are read back as one record, and a reject keeps the bytes', async () => {
+    const store = await openStore();
+    const id = await store.commitInbound({ sourceId: 'a', raw, receivedAt: 5 });
+    const [record] = await store.listInbound();
+    assert.deepEqual([record?.id, record?.raw.equals(raw), record?.receivedAt], [id, true, 5]);
+    await store.close();
+    const sizes = await withRawDb(async (db) => [(await db.get(keyOf(id)))?.length ?? 0, (await db.get(`r!${id.slice(2)}`))?.length ?? 0]);
+    assert.ok((sizes[0] ?? 0) < 200 && (sizes[1] ?? 0) > raw.length, `inbound ${sizes[0]} B, payload ${sizes[1]} B`);
+    const again = await openStore();
+    await again.rejected(id, { reasonCode: 'ASTM_RECORD' });
+    assert.ok((await again.listDeadLetters())[0]?.raw?.equals(raw));
+  });
+
+  it('instrument text is compressed in the archive and comes back byte for byte', async () => {
+    const text = Buffer.from(Array.from({ length: 200 }, (_, n) => `R|${n}|^^^GLU|${(n % 97) / 10}|mmol/L|3.9-6.1|N||F\r`).join(''), 'latin1');
+    let store = await openStore();
+    const id = await store.commitInbound({ sourceId: 'a', raw: text, receivedAt: 5 });
+    await store.close();
+    const stored = await withRawDb(async (db) => (await db.get(`r!${id.slice(2)}`))?.length ?? 0);
+    assert.ok(stored < text.length / 3, `${text.length} B of text archived in ${stored} B`);
+    store = await openStore();
+    assert.ok((await store.listInbound())[0]?.raw.equals(text));
+    const archived = await store.audit.readPayload(`r-${id.slice(2)}`);
+    assert.ok(typeof archived === 'object' && archived.raw.equals(text), 'what `audit trace` shows is the original too');
+  });
+
+  it('a damaged or missing payload makes its inbound record an integrity dead letter, with an alarm, never a message without bytes', async () => {
+    const alarms: StoreAlarm[] = [];
+    let store = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
+    const damaged = await store.commitInbound({ sourceId: 'a', raw, receivedAt: 1 });
+    const missing = await store.commitInbound({ sourceId: 'a', raw, receivedAt: 2 });
+    const fine = await store.commitInbound({ sourceId: 'a', raw, receivedAt: 3 });
+    await store.close();
+    await withRawDb(async (db) => {
+      const value = (await db.get(`r!${damaged.slice(2)}`)) ?? Buffer.alloc(0);
+      value[value.length - 1] = (value[value.length - 1] ?? 0) ^ 1;
+      await db.put(`r!${damaged.slice(2)}`, value);
+      await db.del(`r!${missing.slice(2)}`);
+    });
+    store = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
+    opened.push(store);
+    assert.deepEqual((await store.listInbound()).map((r) => r.id), [fine]);
+    assert.deepEqual(await store.stats(), { inbound: 1, outbound: 0, deadLetter: 2 });
+    assert.deepEqual((await store.listDeadLetters()).map((d) => d.reasonCode), [INTEGRITY_REASON, INTEGRITY_REASON]);
+    assert.equal(alarms.filter((a) => a.code === 'LABEDGE_ERR_STORE_INTEGRITY').length, 2);
+  });
+});
+
 describe('QueueStore: reading on from a cursor (outboundAfter)', () => {
   it('gives, per source, the records after the given one, oldest first across sources; never the cursor itself', async () => {
     const store = await openStore();

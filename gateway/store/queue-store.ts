@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import { LabedgeError } from '../core/errors.js';
 import { AuditLog } from '../audit/audit-log.js';
 import * as auditDrafts from '../audit/audit-drafts.js';
+import type { ArchivedPayload } from '../audit/audit-codec.js';
 import type { AuditDraft, DeadLetterAudit, DeliverAudit, RejectAudit, TransformAudit } from '../audit/audit-types.js';
 import { GroupCommitter, type GroupCommitStats, type WriteOp } from './group-commit.js';
 import { KeyLocks } from './key-locks.js';
@@ -41,6 +42,18 @@ function notFound(id: string): LabedgeError {
 
 function invalid(what: string): LabedgeError {
   return new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `refused to store an invalid record: ${what}`);
+}
+
+const inboundSeq = (key: string): number => {
+  const parsed = rk.parseKey(key);
+  return parsed?.kind === 'inbound' ? parsed.seq : -1;
+};
+
+/** The raw bytes an archived payload holds for this inbound record, or why it cannot give them. */
+function rawOf(key: string, body: codec.InboundBody, payload: ArchivedPayload | LabedgeError | undefined): Buffer | LabedgeError {
+  if (payload === undefined || payload instanceof LabedgeError) return payload ?? new LabedgeError('LABEDGE_ERR_STORE_INTEGRITY', `the payload of ${key} is missing`);
+  if (payload.sourceId !== body.sourceId || payload.receivedAt !== body.receivedAt) return new LabedgeError('LABEDGE_ERR_STORE_INTEGRITY', `the payload of ${key} belongs to another message`);
+  return payload.raw;
 }
 
 export function outboundBodyOf(a: Parameters<typeof codec.outboundBody>[0]): codec.OutboundBody {
@@ -116,6 +129,7 @@ export class QueueStore {
     };
     this.committer = new GroupCommitter(write, windowMs, mark);
     audit.attach((ops) => this.committer.submit(ops));
+    audit.holdPayloadsWhile((seq) => this.db.has(rk.inboundKey(seq)));
     this.internals = {
       db,
       sealer,
@@ -185,7 +199,9 @@ export class QueueStore {
     if (input.meta !== undefined && !codec.isMeta(input.meta)) throw invalid('meta values must be strings, booleans or finite numbers');
     this.runtime.admit(); // LABEDGE_ERR_STORE_FULL: refused, the instrument keeps it
     const key = rk.inboundKey(this.nextSeq());
-    const value = this.sealer.seal(key, codec.encodeInbound(input));
+    // The raw bytes go once, into the audit trail's payload archive (ingestOps); the inbound
+    // record says where they are. Writing them twice was a third of every commit's bytes.
+    const value = this.sealer.seal(key, codec.encodeInbound({ sourceId: input.sourceId, receivedAt: input.receivedAt, meta: input.meta }));
     const ops: WriteOp[] = [{ type: 'put', key, value }, ...this.audit.ingestOps(key, rk.idOfKey(key), input)];
     if (dedupe !== undefined) {
       if (!dedupe.key.startsWith(rk.PREFIX.dedupe)) throw invalid('dedupe key is not from dedupeKey()');
@@ -241,13 +257,33 @@ export class QueueStore {
     return stale.length;
   }
 
-  /** Oldest first. Corrupt values met on the way are quarantined, not returned or dropped. */
+  /**
+   * Oldest first, raw bytes included. Corrupt values met on the way (the record, or the
+   * archived payload holding its bytes) are quarantined, not returned or dropped.
+   */
   async listInbound(limit = DEFAULT_LIMIT): Promise<InboundRecord[]> {
     this.assertOpen();
-    return scanRange(this.db, rk.prefixRange(rk.PREFIX.inbound), limit, (key, value) => {
-      const body = this.sealer.open(key, value, codec.decodeInbound);
-      return { id: rk.idOfKey(key), ...body };
-    }, this.quarantineFn);
+    const found = await scanRange(this.db, rk.prefixRange(rk.PREFIX.inbound), limit, (key, value) => ({ key, value, body: this.sealer.open(key, value, codec.decodeInbound) }), this.quarantineFn);
+    const archived = found.filter((f) => f.body.raw === undefined);
+    const payloads = await this.audit.payloadsOf(archived.map((f) => inboundSeq(f.key)));
+    const raws = new Map<string, Buffer | LabedgeError>();
+    archived.forEach((f, i) => raws.set(f.key, rawOf(f.key, f.body, payloads[i])));
+    const records: InboundRecord[] = [];
+    for (const { key, value, body } of found) {
+      const raw = body.raw ?? raws.get(key);
+      if (raw instanceof LabedgeError || raw === undefined) await this.quarantine({ key, value, detail: raw?.message ?? 'no raw bytes' });
+      else records.push({ ...body, id: rk.idOfKey(key), raw });
+    }
+    return records;
+  }
+
+  /** An inbound record's raw bytes, from the record or from the payload archive; an integrity error when they cannot be had. */
+  private async rawOfInbound(key: string, body: codec.InboundBody): Promise<Buffer> {
+    if (body.raw !== undefined) return body.raw;
+    const [payload] = await this.audit.payloadsOf([inboundSeq(key)]);
+    const raw = rawOf(key, body, payload);
+    if (raw instanceof LabedgeError) throw raw;
+    return raw;
   }
 
   /** Atomically removes the inbound record and adds its outbound record (one synced batch). */
@@ -275,9 +311,9 @@ export class QueueStore {
 
   /** Atomically moves an inbound record to the dead-letter queue. */
   async rejected(inboundId: string, reason: DeadLetterReason, audit?: RejectAudit): Promise<void> {
-    await this.toDeadLetter(inboundId, 'inbound', reason, (key, value) => {
+    await this.toDeadLetter(inboundId, 'inbound', reason, async (key, value) => {
       const body = this.sealer.open(key, value, codec.decodeInbound);
-      return { sourceId: body.sourceId, stage: 'transform', raw: body.raw };
+      return { sourceId: body.sourceId, stage: 'transform', raw: await this.rawOfInbound(key, body) };
     }, (sourceId) => auditDrafts.rejectDraft({ inboundId, sourceId, ...reason, details: audit }));
   }
 
@@ -524,7 +560,7 @@ export class QueueStore {
     id: string,
     kind: 'inbound' | 'outbound',
     reason: DeadLetterReason,
-    describe: (key: string, value: Buffer) => Pick<DeadLetter, 'sourceId' | 'stage' | 'raw' | 'bundle'>,
+    describe: (key: string, value: Buffer) => Pick<DeadLetter, 'sourceId' | 'stage' | 'raw' | 'bundle'> | Promise<Pick<DeadLetter, 'sourceId' | 'stage' | 'raw' | 'bundle'>>,
     auditDraft: (sourceId: string) => AuditDraft,
   ): Promise<void> {
     this.assertOpen();
@@ -536,7 +572,7 @@ export class QueueStore {
       if (value === undefined) throw notFound(id);
       let body: codec.DeadLetterBody;
       try {
-        body = { ...describe(key, value), originId: id, reasonCode: reason.reasonCode, at: this.clock.now() };
+        body = { ...(await describe(key, value)), originId: id, reasonCode: reason.reasonCode, at: this.clock.now() };
         if (reason.detail !== undefined) body.detail = reason.detail;
       } catch (e) {
         if (!isIntegrityError(e)) throw e;

@@ -8,9 +8,14 @@ import { bundleSummary, type BundleSummary } from '../fhir/bundle-summary.js';
 
 export type Meta = Record<string, string | number | boolean>;
 
+/**
+ * An inbound record's body. `raw` is absent when the bytes live only in the audit trail's
+ * payload archive under the same sequence number (every record written since the raw bytes
+ * are stored once); records written before carry them here.
+ */
 export interface InboundBody {
   sourceId: string;
-  raw: Buffer;
+  raw?: Buffer;
   receivedAt: number;
   meta?: Meta;
 }
@@ -72,15 +77,18 @@ export function isMeta(v: unknown): v is Meta {
 export function encodeInbound(body: InboundBody): Buffer {
   const header: Json = { sourceId: body.sourceId, receivedAt: body.receivedAt };
   if (body.meta !== undefined) header.meta = body.meta;
+  if (body.raw === undefined) header.archived = true;
   return pack(header, body.raw);
 }
 
 export function decodeInbound(plain: Buffer): InboundBody | undefined {
   const u = unpack(plain);
   if (!u) return undefined;
-  const { sourceId, receivedAt, meta } = u.header;
+  const { sourceId, receivedAt, meta, archived } = u.header;
   if (!isString(sourceId) || !isNumber(receivedAt) || (meta !== undefined && !isMeta(meta))) return undefined;
-  const body: InboundBody = { sourceId, raw: Buffer.from(u.tail), receivedAt };
+  if (archived !== undefined && (archived !== true || u.tail.length !== 0)) return undefined;
+  const body: InboundBody = { sourceId, receivedAt };
+  if (archived === undefined) body.raw = Buffer.from(u.tail);
   if (meta !== undefined) body.meta = meta;
   return body;
 }

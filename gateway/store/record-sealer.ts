@@ -18,6 +18,9 @@ export function integrityError(key: string, failure: OpenFailure | 'shape'): Lab
 
 /** Seals and opens record values under the current data key, with the record key as AAD. */
 export class RecordSealer {
+  /** Derived index keys by label, for the data key they were derived from (deriving costs an HMAC per call). */
+  private readonly indexKeys = new Map<string, { keyId: number; key: Buffer }>();
+
   constructor(private readonly keyring: Keyring) {}
 
   /**
@@ -26,8 +29,12 @@ export class RecordSealer {
    * rotation the same text gives another MAC, so old index entries are simply no longer found.
    */
   mac(label: string, text: string): string {
-    const k = createHmac('sha256', this.keyring.current).update(`labedge-index:${label}`).digest();
-    return createHmac('sha256', k).update(text, 'utf8').digest('hex').slice(0, 40);
+    let derived = this.indexKeys.get(label);
+    if (derived?.keyId !== this.keyring.currentId) {
+      derived = { keyId: this.keyring.currentId, key: createHmac('sha256', this.keyring.current).update(`labedge-index:${label}`).digest() };
+      this.indexKeys.set(label, derived);
+    }
+    return createHmac('sha256', derived.key).update(text, 'utf8').digest('hex').slice(0, 40);
   }
 
   seal(key: string, plaintext: Buffer): Buffer {

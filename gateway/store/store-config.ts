@@ -52,10 +52,18 @@ export function parseStoreConfig(raw: unknown, fail: Fail): StoreConfig {
     retention: {
       deadLetterDays: numberAt(ret, 'deadLetterDays', 'store.retention.deadLetterDays', dr.deadLetterDays, fail),
       deadLetterMaxBytes: numberAt(ret, 'deadLetterMaxBytes', 'store.retention.deadLetterMaxBytes', dr.deadLetterMaxBytes, fail),
-      payloadArchiveMaxBytes: numberAt(ret, 'payloadArchiveMaxBytes', 'store.retention.payloadArchiveMaxBytes', dr.payloadArchiveMaxBytes, fail),
+      payloadArchiveMaxBytes: 0, // below: its default depends on maxBytes
       sweepIntervalMs: numberAt(ret, 'sweepIntervalMs', 'store.retention.sweepIntervalMs', dr.sweepIntervalMs, fail, 1000),
     },
   };
+  // The archive holds the only copy of delivered messages' bytes (and of queued ones': their
+  // inbound records point at it); were it allowed to fill the store's byte limit, new messages
+  // would be refused with an empty queue. So it gets at most half, a quarter by default.
+  const archiveShare = Math.floor(config.maxBytes / 4);
+  config.retention.payloadArchiveMaxBytes = numberAt(ret, 'payloadArchiveMaxBytes', 'store.retention.payloadArchiveMaxBytes', Math.min(dr.payloadArchiveMaxBytes, archiveShare), fail);
+  if (config.retention.payloadArchiveMaxBytes > config.maxBytes / 2) {
+    fail('store.retention.payloadArchiveMaxBytes', `must be at most half of store.maxBytes (${config.maxBytes}): the archive must leave the queue room`);
+  }
   if (config.retention.deadLetterDays < DEAD_LETTER_FLOOR_DAYS) {
     fail('store.retention.deadLetterDays', `must be at least ${DEAD_LETTER_FLOOR_DAYS} (dead letters are kept at least 90 days)`);
   }

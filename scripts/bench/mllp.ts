@@ -37,7 +37,18 @@ interface Running {
   tls?: MllpClientTls;
 }
 
-function startServer(kind: string): Promise<Running> {
+/** node-hl7-server takes a port picked at random, which may be taken: a server that fails to start is tried again. */
+async function startServer(kind: string): Promise<Running> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(kind);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+function startServerOnce(kind: string): Promise<Running> {
   const child = spawn(process.execPath, ['--import', 'tsx', `${here}/_mllp-server.ts`, kind], { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';

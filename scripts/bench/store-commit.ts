@@ -8,9 +8,10 @@
  *       synced `db.batch` (LevelDB still merges writers that queue at the same instant);
  * and, as the peer in the same run, plain `level` batches of 100 × 1 KB puts with sync:true
  * from one writer: the rate the disk gives durable writes when they are batched perfectly.
- * A second peer writes, per record, the same puts a commit writes (the sealed record plus the
- * audit trail's entry and archived payload), so the overhead of the work itself shows apart
- * from the overhead of doing more of it.
+ * A second peer writes, per record, the same puts a commit writes (the inbound record, the
+ * archived payload holding the raw bytes, the audit entry), so the overhead of the work itself
+ * shows apart from the overhead of doing more of it. The records are random bytes, which do not
+ * compress: instrument text, which the archive compresses, would favour labedge.
  *
  * Headline: group commit at 100 instruments as a share of the raw synced-batch rate
  * (target ≥ 0.8). `npm run bench -- store-commit [--seconds S] [--rounds R]`.
@@ -170,7 +171,7 @@ const peer = median(results.get('raw level batch(100) sync') ?? []);
 const on100 = median(results.get('group commit on, 100 instruments') ?? []);
 const off100 = median(results.get('group commit off, 100 instruments') ?? []);
 const sameBytes = median(results.get('raw, same bytes as a commit') ?? []);
-console.log(`  a commit writes ${shape.length} values (${shape.join(' + ')} bytes: record, audit entry, archived payload …) besides the shared mark`);
+console.log(`  a commit writes ${shape.length} values (${shape.join(' + ')} bytes: inbound record, archived payload, audit entry, audit head) besides the shared mark`);
 console.log(`  group commit on / off at 100 instruments: ${(on100 / off100).toFixed(2)}×`);
 console.log(`  group commit at 100 instruments vs raw batches of the same bytes: ${(on100 / sameBytes).toFixed(2)}`);
 console.log(JSON.stringify({ bench: 'store', metric: 'group_commit_vs_raw_sync_batch', value: Number((on100 / peer).toFixed(3)), target: 0.8 }));
