@@ -115,10 +115,23 @@ export interface ArchivedPayload {
 const COMPRESS_FROM = 512;
 const BROTLI_FASTEST = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } };
 
+/**
+ * Whether the bytes look like text (what instruments send), judged on a sample: bytes that are
+ * already dense (encrypted, compressed, images) would cost a compression attempt for nothing.
+ * Text has few NULs or bytes over 0x7F (a UTF-8 accent here and there); dense data has them
+ * in half its bytes.
+ */
+function looksLikeText(raw: Buffer): boolean {
+  let odd = 0;
+  const end = Math.min(raw.length, 256);
+  for (let i = 0; i < end; i++) if (raw[i] === 0 || (raw[i] ?? 0) > 0x7f) odd++;
+  return odd * 8 <= end;
+}
+
 export function encodePayload(p: ArchivedPayload): Buffer {
   const meta: Record<string, unknown> = { sourceId: p.sourceId, receivedAt: p.receivedAt, digest: p.digest };
   let body = p.raw;
-  if (p.raw.length >= COMPRESS_FROM) {
+  if (p.raw.length >= COMPRESS_FROM && looksLikeText(p.raw)) {
     const packed = zlib.brotliCompressSync(p.raw, BROTLI_FASTEST);
     if (packed.length < p.raw.length) [body, meta.z] = [packed, 'br'];
   }

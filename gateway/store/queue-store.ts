@@ -56,7 +56,7 @@ function rawOf(key: string, body: codec.InboundBody, payload: ArchivedPayload | 
   return payload.raw;
 }
 
-export function outboundBodyOf(a: Parameters<typeof codec.outboundBody>[0]): codec.OutboundBody {
+function outboundBodyOf(a: Parameters<typeof codec.outboundBody>[0]): codec.OutboundBody {
   try {
     return codec.outboundBody(a);
   } catch {
@@ -595,8 +595,8 @@ export class QueueStore {
     const dlKey = rk.deadLetterKey(this.nextSeq());
     const value = this.sealer.seal(dlKey, codec.encodeDeadLetter(body));
     const draft = auditDraft ?? auditDrafts.integrityDraft(rk.idOfKey(key), body.detail ?? INTEGRITY_REASON);
+    this.readOutbound.delete(key); // whatever becomes of the write, it is looked up again next time
     await this.committer.submit([{ type: 'del', key }, { type: 'put', key: dlKey, value }, this.audit.op(auditDrafts.withDeadLetterId(draft, rk.idOfKey(dlKey)))]);
-    this.readOutbound.delete(key);
     const kind = rk.parseKey(key)?.kind;
     if (kind === 'inbound') this.state.counts.inbound -= 1;
     if (kind === 'outbound') this.state.counts.outbound -= 1;
