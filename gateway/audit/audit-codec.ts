@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import zlib from 'node:zlib';
+import { compressBody, decompressBody } from '../store/compress.js';
 import { isAuditKind, type AuditDraft, type AuditEntry, type AuditHead, type JsonObject, type JsonValue } from './audit-types.js';
 
 /**
@@ -96,13 +96,9 @@ export function decodeHead(plain: Buffer): AuditHead | undefined {
 }
 
 /**
- * Archived raw payload: uint32 header length, JSON header, then the raw bytes, Brotli-compressed
- * (header `z: "br"`) when that makes them smaller. This is the one copy of every message's bytes
- * and the biggest value a commit writes: instrument text shrinks four- to sixfold at Brotli's
- * fastest setting, for about 2 µs a kilobyte, and every byte not written shortens the fsync the
- * instrument's ACK waits for. Compression comes before encryption (as in database engines'
- * at-rest encryption); the value's length is all it can show, and a record's length is visible
- * anyway.
+ * Archived raw payload: uint32 header length, JSON header, then the raw bytes, compressed
+ * (header `z`) when that makes them smaller (gateway/store/compress.ts). This is the one copy of
+ * every message's bytes and the biggest value a commit writes.
  */
 export interface ArchivedPayload {
   sourceId: string;
@@ -111,31 +107,9 @@ export interface ArchivedPayload {
   raw: Buffer;
 }
 
-/** Below this, compression gains too little to be worth trying. */
-const COMPRESS_FROM = 512;
-const BROTLI_FASTEST = { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } };
-
-/**
- * Whether the bytes look like text (what instruments send), judged on a sample: bytes that are
- * already dense (encrypted, compressed, images) would cost a compression attempt for nothing.
- * Text has few NULs or bytes over 0x7F (a UTF-8 accent here and there); dense data has them
- * in half its bytes.
- */
-function looksLikeText(raw: Buffer): boolean {
-  let odd = 0;
-  const end = Math.min(raw.length, 256);
-  for (let i = 0; i < end; i++) if (raw[i] === 0 || (raw[i] ?? 0) > 0x7f) odd++;
-  return odd * 8 <= end;
-}
-
 export function encodePayload(p: ArchivedPayload): Buffer {
-  const meta: Record<string, unknown> = { sourceId: p.sourceId, receivedAt: p.receivedAt, digest: p.digest };
-  let body = p.raw;
-  if (p.raw.length >= COMPRESS_FROM && looksLikeText(p.raw)) {
-    const packed = zlib.brotliCompressSync(p.raw, BROTLI_FASTEST);
-    if (packed.length < p.raw.length) [body, meta.z] = [packed, 'br'];
-  }
-  const header = Buffer.from(JSON.stringify(meta), 'utf8');
+  const { body, z } = compressBody(p.raw);
+  const header = Buffer.from(JSON.stringify({ sourceId: p.sourceId, receivedAt: p.receivedAt, digest: p.digest, z }), 'utf8');
   const len = Buffer.alloc(4);
   len.writeUInt32BE(header.length);
   return Buffer.concat([len, header, body]);
@@ -148,9 +122,8 @@ export function decodePayload(plain: Buffer): ArchivedPayload | undefined {
   try {
     const h = JSON.parse(plain.subarray(4, 4 + len).toString('utf8')) as Record<string, unknown>;
     if (typeof h.sourceId !== 'string' || typeof h.receivedAt !== 'number' || typeof h.digest !== 'string') return undefined;
-    if (h.z !== undefined && h.z !== 'br') return undefined;
     const body = plain.subarray(4 + len);
-    return { sourceId: h.sourceId, receivedAt: h.receivedAt, digest: h.digest, raw: h.z === 'br' ? zlib.brotliDecompressSync(body) : Buffer.from(body) };
+    return { sourceId: h.sourceId, receivedAt: h.receivedAt, digest: h.digest, raw: h.z === undefined ? Buffer.from(body) : decompressBody(body, h.z) };
   } catch {
     return undefined;
   }

@@ -276,6 +276,20 @@ describe('QueueStore: reading on from a cursor (outboundAfter)', () => {
     assert.ok((await store.outboundHeads(64)).some((r) => r.id === alone), 'a record over the bound still comes, alone');
   });
 
+  it('a queued bundle is stored compressed and comes back as the same JSON text', async () => {
+    let store = await openStore();
+    const entry = Array.from({ length: 30 }, (_, n) => ({ resource: { resourceType: 'Observation', status: 'final', code: { text: `GLU ${n}` } }, request: { method: 'PUT', url: `Observation?identifier=s|${n}` } }));
+    const bundle = { resourceType: 'Bundle', type: 'transaction', entry };
+    const id = await store.transformed(await store.commitInbound(input('a', 1)), { sourceId: 'a', bundle });
+    await store.close();
+    const stored = await withRawDb(async (db) => (await db.get(keyOf(id)))?.length ?? 0);
+    assert.ok(stored < JSON.stringify(bundle).length / 3, `${JSON.stringify(bundle).length} B of JSON stored in ${stored} B`);
+    store = await openStore();
+    const [head] = await store.outboundHeads();
+    assert.equal(head?.bundleJson, JSON.stringify(bundle));
+    assert.deepEqual([head?.resources, head?.updateTargets.length], [30, 30]);
+  });
+
   it('a cursor of another source, or no outbound id at all, is LABEDGE_ERR_STORE_NOT_FOUND', async () => {
     const store = await openStore();
     const a = await store.transformed(await store.commitInbound(input('a', 1)), { sourceId: 'a', bundle: {} });

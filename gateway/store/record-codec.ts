@@ -5,6 +5,7 @@
  * unexpected; callers treat that like a failed authentication.
  */
 import { bundleSummary, type BundleSummary } from '../fhir/bundle-summary.js';
+import { compressBody, decompressBody } from './compress.js';
 
 export type Meta = Record<string, string | number | boolean>;
 
@@ -102,7 +103,8 @@ export function outboundBody(a: { sourceId: string; inboundId: string; bundle: u
 
 export function encodeOutbound(body: OutboundBody): Buffer {
   const { bundleJson, ...header } = body;
-  return pack({ ...header }, Buffer.from(bundleJson, 'utf8'));
+  const { body: tail, z } = compressBody(Buffer.from(bundleJson, 'utf8'));
+  return pack({ ...header, z }, tail);
 }
 
 export function decodeOutbound(plain: Buffer): OutboundBody | undefined {
@@ -117,7 +119,13 @@ export function decodeOutbound(plain: Buffer): OutboundBody | undefined {
     return bundleJson === undefined ? undefined : { sourceId, inboundId, bundleJson, ...bundleSummary(bundle), createdAt, attempts };
   }
   if (!isNumber(resources) || !Array.isArray(updateTargets) || !updateTargets.every(isString)) return undefined;
-  return { sourceId, inboundId, bundleJson: u.tail.toString('utf8'), resources, updateTargets, createdAt, attempts };
+  let bundleJson: string;
+  try {
+    bundleJson = decompressBody(u.tail, u.header.z).toString('utf8');
+  } catch {
+    return undefined;
+  }
+  return { sourceId, inboundId, bundleJson, resources, updateTargets, createdAt, attempts };
 }
 
 export function encodeDeadLetter(body: DeadLetterBody): Buffer {
