@@ -38,6 +38,8 @@ export function parseOperators(raw: unknown, field = 'operators'): { operators: 
   raw.forEach((item: unknown, i: number) => {
     const o = item as { name?: unknown; tokenSha256?: unknown } | null;
     if (typeof o !== 'object' || o === null) return issues.push({ field: `${field}[${i}]`, message: 'must be an object' });
+    // A misspelt `tokenSHA256` must not read as an operator without a token.
+    for (const key of Object.keys(o)) if (key !== 'name' && key !== 'tokenSha256') issues.push({ field: `${field}[${i}].${key}`, message: 'is not a known setting' });
     if (typeof o.name !== 'string' || !/^[A-Za-z0-9._@-]{1,64}$/.test(o.name)) issues.push({ field: `${field}[${i}].name`, message: 'must be 1-64 characters of letters, digits, . _ @ -' });
     else if (names.has(o.name)) issues.push({ field: `${field}[${i}].name`, message: 'is used twice' });
     if (typeof o.tokenSha256 !== 'string' || !HEX64.test(o.tokenSha256.toLowerCase())) issues.push({ field: `${field}[${i}].tokenSha256`, message: 'must be 64 hex digits (sha256 of the token)' });

@@ -54,3 +54,8 @@ test('the payload archive gets a quarter of a small store by default, and never 
     'store.retention.payloadArchiveMaxBytes: must be at most half of store.maxBytes (100000000): the archive must leave the queue room',
   ]);
 });
+
+test('an unknown key in an operator entry is an error with its path', () => {
+  const operators = [{ name: 'ana', tokenSha256: 'a'.repeat(64), role: 'admin' }];
+  assert.deepEqual(problems({ ...base, operators }), ['operators[0].role: is not a known setting']);
+});
