@@ -10,7 +10,7 @@ import type { AuditLog } from './audit-log.js';
  * show them in `audit trace`. Expired payloads are deleted in one batch together with a
  * `payload-expired` entry naming the range, so a missing payload is always explained by the
  * chain itself. A payload that an inbound record still points at (the message is not yet
- * transformed) is its only copy and is never expired. Queue copies (outbound bundles, dead
+ * transformed) is its only copy: it is kept, and expiry goes on around it. Queue copies (outbound bundles, dead
  * letters) follow the queue's own rules; an unreadable payload is left for forensics.
  */
 export interface PruneResult {
@@ -22,19 +22,29 @@ export interface PruneResult {
 export async function prunePayloads(audit: AuditLog, options: { now: number; retentionMs: number; maxPerRun?: number }): Promise<PruneResult> {
   const cutoff = options.now - options.retentionMs;
   const max = options.maxPerRun ?? 10_000;
-  const keys: string[] = [];
+  // Runs of consecutive expired payloads: a payload that is kept (unreadable, or still a queued
+  // message's only copy of its bytes) ends a run, so each `payload-expired` range is exact.
+  const runs: string[][] = [];
+  let run: string[] = [];
+  let pruned = 0;
   for await (const [key, payload] of audit.payloads()) {
-    if (!payload) continue;
-    // Keys follow receipt order: the first payload inside the window ends the run, and so does
-    // the first that is still a queued message's only copy of its bytes (it is kept, and so
-    // is everything after it, until that message is transformed).
-    if (payload.receivedAt >= cutoff || keys.length >= max || (await audit.payloadInUse(key))) break;
-    keys.push(key);
+    // Keys follow receipt order: the first payload inside the window ends the sweep.
+    if ((payload && payload.receivedAt >= cutoff) || pruned >= max) break;
+    if (!payload || (await audit.payloadInUse(key))) {
+      if (run.length > 0) runs.push(run);
+      run = [];
+      continue;
+    }
+    run.push(key);
+    pruned += 1;
   }
-  if (keys.length === 0) return { pruned: 0 };
-  const firstRef = payloadRef(keys[0] as string);
-  const lastRef = payloadRef(keys[keys.length - 1] as string);
-  const ops: WriteOp[] = keys.map((key) => ({ type: 'del', key }));
-  await audit.append({ kind: 'payload-expired', body: { count: keys.length, firstRef, lastRef, retentionDays: Math.round((options.retentionMs / 86_400_000) * 100) / 100 } }, ops);
-  return { pruned: keys.length, firstRef, lastRef };
+  if (run.length > 0) runs.push(run);
+  const retentionDays = Math.round((options.retentionMs / 86_400_000) * 100) / 100;
+  for (const keys of runs) {
+    const ops: WriteOp[] = keys.map((key) => ({ type: 'del', key }));
+    await audit.append({ kind: 'payload-expired', body: { count: keys.length, firstRef: payloadRef(keys[0] ?? ''), lastRef: payloadRef(keys.at(-1) ?? ''), retentionDays } }, ops);
+  }
+  const first = runs[0]?.[0];
+  const last = runs.at(-1)?.at(-1);
+  return first === undefined || last === undefined ? { pruned: 0 } : { pruned, firstRef: payloadRef(first), lastRef: payloadRef(last) };
 }

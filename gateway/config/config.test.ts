@@ -45,13 +45,13 @@ test('unknown HL7 transport, TLS and store settings are errors with their paths'
   ]);
 });
 
-test('the payload archive gets a quarter of a small store by default, and never more than half', () => {
+test('the payload archive gets a quarter of a small store by default, and may not be set to fill it', () => {
   const archive = (store: object): number => parseConfig({ ...base, store }, '/etc/labedge').config?.store?.retention.payloadArchiveMaxBytes ?? -1;
   assert.equal(archive({}), 256 * 1024 * 1024, 'the default store: 256 MiB of 1 GiB');
   assert.equal(archive({ maxBytes: 100_000_000 }), 25_000_000);
-  assert.equal(archive({ maxBytes: 100_000_000, retention: { payloadArchiveMaxBytes: 50_000_000 } }), 50_000_000);
-  assert.deepEqual(problems({ ...base, store: { maxBytes: 100_000_000, retention: { payloadArchiveMaxBytes: 60_000_000 } } }), [
-    'store.retention.payloadArchiveMaxBytes: must be at most half of store.maxBytes (100000000): the archive must leave the queue room',
+  assert.equal(archive({ maxBytes: 1e9, retention: { payloadArchiveMaxBytes: 6e8 } }), 6e8);
+  assert.deepEqual(problems({ ...base, store: { maxBytes: 100_000_000, retention: { payloadArchiveMaxBytes: 100_000_000 } } }), [
+    'store.retention.payloadArchiveMaxBytes: must be less than store.maxBytes (100000000): the archive alone would fill the store',
   ]);
 });
 

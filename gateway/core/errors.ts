@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   LABEDGE_ERR_SERIAL: 'a serial port failed',
   LABEDGE_ERR_STORE_FULL: 'the store reached a capacity limit and refuses new messages',
   LABEDGE_ERR_STORE_DAMAGED: 'the store was damaged on disk (repaired, or refused)',
+  LABEDGE_ERR_STORE_FORMAT: 'the store was written by a newer labedge',
   LABEDGE_ERR_OPERATOR_AUTH: 'the operator credential is missing or wrong',
   LABEDGE_ERR_AUDIT: 'the audit trail could not be written or read',
   LABEDGE_ERR_AUDIT_BROKEN: 'the audit chain failed verification',

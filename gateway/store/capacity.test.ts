@@ -78,7 +78,8 @@ describe('capacity and backpressure', () => {
     // Small messages with large bundles: the queue's own records (not the audit trail's payload
     // archive, which has its own bound) fill the store.
     const small = (n: number) => ({ sourceId: 'analyzer-1', raw: Buffer.from(`message ${n}`), receivedAt: n });
-    const bundle = (n: number) => ({ resourceType: 'Bundle', type: 'transaction', note: String.fromCharCode(65 + (n % 26)).repeat(20_000) });
+    // Random text: bundles are compressed at rest, and repeated letters would shrink to nothing.
+    const bundle = (n: number) => ({ resourceType: 'Bundle', type: 'transaction', id: String(n), note: randomBytes(15_000).toString('base64') });
     const ids: string[] = [];
     for (let n = 0; n < 100; n++) {
       try {

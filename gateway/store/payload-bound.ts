@@ -34,17 +34,30 @@ export async function boundPayloadArchive(s: StoreInternals, audit: AuditLog, ma
   let bytes = 0;
   for await (const value of s.db.values(range)) bytes += value.length;
   let pruned = 0;
+  /** The last key looked at: kept payloads stay behind it, the next chunk starts after it. */
+  let after: string | undefined;
   while (bytes > maxBytes) {
     const chunk: Array<{ key: string; value: Buffer }> = [];
     let freed = 0;
-    for await (const [key, value] of s.db.iterator({ ...range, limit: CHUNK })) {
-      // A queued message's only copy of its bytes stops the bound (the store's own limits still hold).
-      if (bytes - freed <= maxBytes || (await audit.payloadInUse(key))) break;
+    let seen = 0;
+    for await (const [key, value] of s.db.iterator({ ...(after === undefined ? { gte: range.gte } : { gt: after }), lt: range.lt, limit: CHUNK })) {
+      if (bytes - freed <= maxBytes) break;
+      seen += 1;
+      after = key;
+      // A queued message's only copy of its bytes is kept; it ends the chunk, so each
+      // `payload-expired` range is exact, and the next chunk goes on after it.
+      if (await audit.payloadInUse(key)) {
+        if (chunk.length > 0) break;
+        continue;
+      }
       chunk.push({ key, value });
       freed += value.length;
     }
     const last = chunk[chunk.length - 1];
-    if (!last) break;
+    if (!last) {
+      if (seen === 0) break; // nothing left to look at
+      continue;
+    }
     // How old the newest deleted payload was: the retention this bound amounted to.
     let receivedAt: number | undefined;
     try {

@@ -7,6 +7,9 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Level } from 'level';
 import { LabedgeError, type ErrorCode } from '../core/errors.js';
 import { QueueStore, INTEGRITY_REASON, READ_AHEAD_CHARS, type InboundInput, type StoreAlarm } from './queue-store.js';
+import { prunePayloads } from '../audit/payload-retention.js';
+import { encodeInbound } from './record-codec.js';
+import type { RecordSealer } from './record-sealer.js';
 
 const hasCode = (code: ErrorCode) => (e: unknown): boolean => e instanceof LabedgeError && e.code === code;
 const isNotFound = (e: unknown): boolean => hasCode('LABEDGE_ERR_STORE_NOT_FOUND')(e);
@@ -205,6 +208,48 @@ describe('QueueStore: raw bytes stored once (in the audit trail\'s payload archi
     const again = await openStore();
     await again.rejected(id, { reasonCode: 'ASTM_RECORD' });
     assert.ok((await again.listDeadLetters())[0]?.raw?.equals(raw));
+  });
+
+  it('a listing still fills up past records quarantined for their payload (a short listing means the queue is empty)', async () => {
+    let store = await openStore();
+    const ids: string[] = [];
+    for (let n = 0; n < 12; n++) ids.push(await store.commitInbound({ sourceId: 'a', raw: Buffer.from(`message ${n}`), receivedAt: n }));
+    await store.close();
+    await withRawDb(async (db) => {
+      for (const n of [2, 3, 7]) await db.del(`r!${ids[n]?.slice(2)}`);
+    });
+    store = await openStore();
+    assert.deepEqual((await store.listInbound(8)).map((r) => r.id), ids.filter((_, n) => ![2, 3, 7].includes(n)).slice(0, 8));
+    assert.deepEqual(await store.stats(), { inbound: 9, outbound: 0, deadLetter: 3 });
+  });
+
+  it('a record written before the bytes were stored once (bytes inline) reads, and does not hold its payload back from expiry', async () => {
+    const store = await openStore();
+    const legacy = await store.commitInbound({ sourceId: 'a', raw, receivedAt: 1 });
+    const queued = await store.commitInbound({ sourceId: 'a', raw, receivedAt: 2 });
+    const done = await store.commitInbound({ sourceId: 'a', raw, receivedAt: 3 });
+    await store.handledAtLink(done, 'a');
+    // Rewrite the first in the old form, as an earlier version left it (the store's own sealer and handle).
+    const inner = store as unknown as { db: Level<string, Buffer>; sealer: RecordSealer };
+    await inner.db.put(keyOf(legacy), inner.sealer.seal(keyOf(legacy), encodeInbound({ sourceId: 'a', raw, receivedAt: 1 })), { sync: true });
+    const result = await prunePayloads(store.audit, { now: 10, retentionMs: 0 });
+    assert.deepEqual([result.pruned, result.firstRef, result.lastRef], [2, `r-${legacy.slice(2)}`, `r-${done.slice(2)}`], 'the queued record\'s payload alone stays');
+    assert.deepEqual((await store.listInbound()).map((r) => [r.id, r.raw.equals(raw)]), [[legacy, true], [queued, true]]);
+  });
+
+  it('a store marked by a newer version is refused untouched (LABEDGE_ERR_STORE_FORMAT); this version marks the ones it opens', async () => {
+    let store = await openStore();
+    const id = await store.commitInbound({ sourceId: 'a', raw, receivedAt: 1 });
+    const inner = store as unknown as { db: Level<string, Buffer>; sealer: RecordSealer };
+    assert.ok((await inner.db.get('m!format')) !== undefined, 'marked on open');
+    await inner.db.put('m!format', inner.sealer.seal('m!format', Buffer.from('{"format":3}')), { sync: true });
+    await store.close();
+    await assert.rejects(openStore(), (e: unknown) => hasCode('LABEDGE_ERR_STORE_FORMAT')(e) && /store format 3; this version reads up to 2/.test((e as Error).message));
+    await withRawDb(async (db) => {
+      await db.del('m!format'); // an older store, as it was before the mark
+    });
+    store = await openStore();
+    assert.deepEqual((await store.listInbound()).map((r) => r.id), [id]);
   });
 
   it('instrument text is compressed in the archive and comes back byte for byte', async () => {

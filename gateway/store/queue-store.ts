@@ -20,6 +20,7 @@ import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
 import { READ_AHEAD_CHARS, readAheadFull } from './read-ahead.js';
 import { hasDataFiles, type StoreDb } from './store-db.js';
+import { claimStoreFormat } from './store-format.js';
 import { loadStoreState, nextSourceStart, type QueueCounts, type StoreState } from './store-state.js';
 import type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
 
@@ -129,7 +130,7 @@ export class QueueStore {
     };
     this.committer = new GroupCommitter(write, windowMs, mark);
     audit.attach((ops) => this.committer.submit(ops));
-    audit.holdPayloadsWhile((seq) => this.db.has(rk.inboundKey(seq)));
+    audit.holdPayloadsWhile((seq) => this.holdsPayload(seq));
     this.internals = {
       db,
       sealer,
@@ -177,6 +178,7 @@ export class QueueStore {
       });
       await syncKeyBackup(db, keyBackup);
       const sealer = new RecordSealer(keyring);
+      await claimStoreFormat(db, sealer);
       const state = await loadStoreState(db, sealer, runtime.scan);
       const clock = opts.clock ?? { now: () => Date.now() };
       runtime.start(state.seq, state.counts, keyring, sealer, () => clock.now());
@@ -263,18 +265,46 @@ export class QueueStore {
    */
   async listInbound(limit = DEFAULT_LIMIT): Promise<InboundRecord[]> {
     this.assertOpen();
-    const found = await scanRange(this.db, rk.prefixRange(rk.PREFIX.inbound), limit, (key, value) => ({ key, value, body: this.sealer.open(key, value, codec.decodeInbound) }), this.quarantineFn);
-    const archived = found.filter((f) => f.body.raw === undefined);
-    const payloads = await this.audit.payloadsOf(archived.map((f) => inboundSeq(f.key)));
-    const raws = new Map<string, Buffer | LabedgeError>();
-    archived.forEach((f, i) => raws.set(f.key, rawOf(f.key, f.body, payloads[i])));
     const records: InboundRecord[] = [];
-    for (const { key, value, body } of found) {
-      const raw = body.raw ?? raws.get(key);
-      if (raw instanceof LabedgeError || raw === undefined) await this.quarantine({ key, value, detail: raw?.message ?? 'no raw bytes' });
-      else records.push({ ...body, id: rk.idOfKey(key), raw });
+    const range = rk.prefixRange(rk.PREFIX.inbound);
+    // A record whose payload is damaged is quarantined and the listing reads on, so a short
+    // answer always means the queue has no more (the transform worker relies on it).
+    for (let lower = range.gte; records.length < limit; ) {
+      const found = await scanRange(this.db, { gte: lower, lt: range.lt }, limit - records.length, (key, value) => ({ key, value, body: this.sealer.open(key, value, codec.decodeInbound) }), this.quarantineFn);
+      const archived = found.filter((f) => f.body.raw === undefined);
+      const payloads = await this.audit.payloadsOf(archived.map((f) => inboundSeq(f.key)));
+      const raws = new Map<string, Buffer | LabedgeError>();
+      archived.forEach((f, i) => raws.set(f.key, rawOf(f.key, f.body, payloads[i])));
+      let quarantined = 0;
+      for (const { key, value, body } of found) {
+        const raw = body.raw ?? raws.get(key);
+        if (raw instanceof LabedgeError || raw === undefined) {
+          await this.quarantine({ key, value, detail: raw?.message ?? 'no raw bytes' });
+          quarantined += 1;
+        } else records.push({ ...body, id: rk.idOfKey(key), raw });
+      }
+      const last = found.at(-1);
+      if (quarantined === 0 || last === undefined) break;
+      lower = `${last.key}\x00`; // just past it
     }
     return records;
+  }
+
+  /**
+   * Whether the archived payload of this sequence number is an inbound record's only copy of
+   * its bytes (records written before the bytes were stored once carry their own). A record
+   * that does not open keeps its payload: those bytes may be all that is left of the message.
+   */
+  private async holdsPayload(seq: number): Promise<boolean> {
+    const key = rk.inboundKey(seq);
+    const value = await this.db.get(key);
+    if (value === undefined) return false;
+    try {
+      return this.sealer.open(key, value, codec.decodeInbound).raw === undefined;
+    } catch (e) {
+      if (!isIntegrityError(e)) throw e;
+      return true;
+    }
   }
 
   /** An inbound record's raw bytes, from the record or from the payload archive; an integrity error when they cannot be had. */

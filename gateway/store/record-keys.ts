@@ -5,8 +5,9 @@
  *
  *   k!<keyId:8>                 wrapped data key (sealed under the KEK)
  *   m!seq                       sequence high-water mark (sealed)
+ *   m!format                    store format mark (sealed, store-format.ts)
  *   s!<sourceNo:8>              source table: sourceNo -> sourceId (sealed)
- *   i!<seq:16>                  inbound record (raw message)
+ *   i!<seq:16>                  inbound record (its raw bytes are in the audit payload r!<seq>)
  *   o!<sourceNo:8>!<seq:16>     outbound record; seq is the inbound's, so receive order holds
  *   d!<seq:16>                  dead letter
  *
@@ -24,6 +25,8 @@ export const PREFIX = {
 } as const;
 
 export const SEQ_KEY = 'm!seq';
+/** The store format mark (store-format.ts). */
+export const FORMAT_KEY = 'm!format';
 /** Plaintext marker left by a crypto-erase (key-erase.ts): `{"at": ISO time}`. */
 export const ERASED_KEY = 'm!erased';
 

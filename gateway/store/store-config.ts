@@ -57,12 +57,13 @@ export function parseStoreConfig(raw: unknown, fail: Fail): StoreConfig {
     },
   };
   // The archive holds the only copy of delivered messages' bytes (and of queued ones': their
-  // inbound records point at it); were it allowed to fill the store's byte limit, new messages
-  // would be refused with an empty queue. So it gets at most half, a quarter by default.
+  // inbound records point at it); were it to fill the store's byte limit, new messages would be
+  // refused with an empty queue. By default it gets a quarter of a small store; set, it must
+  // stay below the limit.
   const archiveShare = Math.floor(config.maxBytes / 4);
   config.retention.payloadArchiveMaxBytes = numberAt(ret, 'payloadArchiveMaxBytes', 'store.retention.payloadArchiveMaxBytes', Math.min(dr.payloadArchiveMaxBytes, archiveShare), fail);
-  if (config.retention.payloadArchiveMaxBytes > config.maxBytes / 2) {
-    fail('store.retention.payloadArchiveMaxBytes', `must be at most half of store.maxBytes (${config.maxBytes}): the archive must leave the queue room`);
+  if (config.retention.payloadArchiveMaxBytes >= config.maxBytes) {
+    fail('store.retention.payloadArchiveMaxBytes', `must be less than store.maxBytes (${config.maxBytes}): the archive alone would fill the store`);
   }
   if (config.retention.deadLetterDays < DEAD_LETTER_FLOOR_DAYS) {
     fail('store.retention.deadLetterDays', `must be at least ${DEAD_LETTER_FLOOR_DAYS} (dead letters are kept at least 90 days)`);
