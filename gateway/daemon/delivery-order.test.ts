@@ -7,7 +7,10 @@
  *   newer one: a correction never overtakes the result it corrects);
  * - every message ends delivered exactly once or dead-lettered, none is left or lost;
  * - at most one bundle per source and at most maxInFlight overall are on the wire.
- * (`readAhead` 2 and 8: refills when a source runs dry, and at the low-water mark.)
+ * (`readAhead` 2 and 8: refills when a source runs dry, and at the low-water mark. A second
+ * property queues the whole backlog first and makes some sources' bundles large, so refills read
+ * on from a cursor and stop at the read-ahead's size bound. The sender receives the stored JSON
+ * text, and checks it is the bundle that was queued.)
  * The sender is scripted (a real server cannot be made to fail at random points this densely);
  * the same policy against the real mTLS server is in test/integration/uplink-delivery.test.ts.
  */
@@ -31,7 +34,13 @@ const MAX_IN_FLIGHT = 3;
 
 type Answer = 'ok' | 'transient' | 'auth' | 'rejected';
 
-async function run(seed: number, answers: Answer[], readAhead: number, perSource: number): Promise<void> {
+/** `preload`: the whole backlog before delivery starts (refills then read on from a cursor); `pad`: text that makes some bundles large (the read-ahead's size cut-off). */
+interface Shape {
+  preload?: boolean;
+  pad?: (source: string, n: number) => string;
+}
+
+async function run(seed: number, answers: Answer[], readAhead: number, perSource: number, shape: Shape = {}): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'labedge-order-'));
   const store = await QueueStore.open({ dataDir: join(dir, 'data'), keyFile: join(dir, 'keys', 'kek') });
   const events = new EventEmitter<DaemonEvents>();
@@ -48,6 +57,11 @@ async function run(seed: number, answers: Answer[], readAhead: number, perSource
     return rnd / 2 ** 31;
   };
   const sender = {
+    // The worker posts the stored JSON text; it must be the bundle that was queued.
+    async postBundleJson(json: string, bundle: () => object): Promise<UplinkResult> {
+      assert.deepEqual(JSON.parse(json), bundle());
+      return this.postBundle(JSON.parse(json) as object);
+    },
     async postBundle(bundle: object): Promise<UplinkResult> {
       const [source = '', n = ''] = String((bundle as { identifier?: { value?: string } }).identifier?.value).split('#');
       assert.ok(!onWire.has(source), `two bundles of ${source} on the wire`);
@@ -74,11 +88,11 @@ async function run(seed: number, answers: Answer[], readAhead: number, perSource
   try {
     const enqueue = async (source: string, n: number): Promise<void> => {
       const id = await store.commitInbound({ sourceId: source, raw: Buffer.from(`${source} ${n}`), receivedAt: Date.now() });
-      await store.transformed(id, { sourceId: source, bundle: { resourceType: 'Bundle', type: 'transaction', identifier: { value: `${source}#${n}` }, entry: [{}] } });
+      await store.transformed(id, { sourceId: source, bundle: { resourceType: 'Bundle', type: 'transaction', identifier: { value: `${source}#${n}` }, ...(shape.pad && { pad: shape.pad(source, n) }), entry: [{}] } });
       loop.wake();
     };
     // Half the backlog first, the rest while delivery runs (the reader sees the count change).
-    const half = Math.ceil(perSource / 2);
+    const half = shape.preload ? perSource : Math.ceil(perSource / 2);
     for (let n = 0; n < half; n++) for (const s of SOURCES) await enqueue(s, n);
     loop.wake();
     for (let n = half; n < perSource; n++) {
@@ -117,5 +131,17 @@ test('per-source order holds under rescans, put-backs, new arrivals and random o
       await run(seed, [...answers, 'ok'], readAhead, readAhead * 3);
     }),
     { numRuns: 12 },
+  );
+});
+
+test('the same with the whole backlog queued first and some sources of large bundles: refills read on from a cursor, cut off by size', async () => {
+  const answer = fc.constantFrom<Answer>('ok', 'ok', 'ok', 'ok', 'transient', 'auth', 'rejected');
+  // s1: every bundle ~150 kB of non-ASCII text; s2: every fifth ~600 kB (a read stops at READ_AHEAD_CHARS).
+  const pad = (source: string, n: number): string => (source === 's1' ? 'é'.repeat(150_000) : source === 's2' && n % 5 === 0 ? 'x'.repeat(600_000) : 'ü€😀');
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), fc.array(answer, { minLength: 1, maxLength: 24 }), fc.constantFrom(4, 64), fc.boolean(), async (seed, answers, readAhead, preload) => {
+      await run(seed, [...answers, 'ok'], readAhead, 30, { preload, pad });
+    }),
+    { numRuns: 6 },
   );
 });
