@@ -10,8 +10,9 @@ import type { AuditLog } from './audit-log.js';
  * show them in `audit trace`. Expired payloads are deleted in one batch together with a
  * `payload-expired` entry naming the range, so a missing payload is always explained by the
  * chain itself. A payload that an inbound record still points at (the message is not yet
- * transformed) is its only copy: it is kept, and expiry goes on around it. Queue copies (outbound bundles, dead
- * letters) follow the queue's own rules; an unreadable payload is left for forensics.
+ * transformed) is its only copy: it is kept, and expiry goes on around it. Queue copies
+ * (outbound bundles, dead letters) follow the queue's own rules; an unreadable payload is left
+ * for forensics.
  */
 export interface PruneResult {
   pruned: number;
