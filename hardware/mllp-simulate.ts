@@ -24,6 +24,18 @@ export interface Hl7SimulationResult {
 
 const POSITIVE = new Set(['AA', 'CA', 'commit-ack']);
 
+/**
+ * Why a message got no acknowledgement, in words a field engineer can act on. With TLS 1.3 a
+ * server that refuses the client's certificate (or its absence) says so only after the
+ * handshake, as an alert on the first read: without this, it looked like a silent server.
+ */
+function noReply(e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') return 'refused: the server requires a client certificate (--cert FILE --key FILE)';
+  if (typeof code === 'string' && /^ERR_SSL_.*ALERT/.test(code)) return `refused by the server's TLS (${code})`;
+  return 'no reply';
+}
+
 export async function simulateHl7Instrument(options: Hl7SimulationOptions): Promise<Hl7SimulationResult> {
   const client = await MllpClient.connect({
     host: options.host,
@@ -35,14 +47,16 @@ export async function simulateHl7Instrument(options: Hl7SimulationOptions): Prom
   try {
     for (let i = 0; i < options.messages.length; i++) {
       let code: string;
+      let gone = false;
       try {
         code = (await client.send(options.messages[i] ?? Buffer.alloc(0))).code || 'no MSA';
-      } catch {
-        code = 'no reply';
+      } catch (e) {
+        code = noReply(e);
+        gone = true;
       }
       codes.push(code);
       options.onMessage?.(i, code);
-      if (code === 'no reply') break;
+      if (gone) break;
     }
   } finally {
     await client.close();

@@ -40,6 +40,10 @@ test('simulate --protocol hl7 over plain MLLP and over mutual TLS', async (t) =>
   assert.match(a.out, /message 1\/1: AA/);
   const b = await cli(['simulate', '--protocol', 'hl7', '--tcp', `127.0.0.1:${tls.port}`, '--file', file, '--tls', '--ca', files.ca, '--cert', files.cert, '--key', files.key]);
   assert.equal(b.code, 0, b.out);
+  // Without a client certificate the TLS listener refuses (after the handshake, in TLS 1.3): said so, not "no reply".
+  const noCert = await cli(['simulate', '--protocol', 'hl7', '--tcp', `127.0.0.1:${tls.port}`, '--file', file, '--tls', '--ca', files.ca]);
+  assert.equal(noCert.code, 1, noCert.out);
+  assert.match(noCert.out, /message 1\/1: refused: the server requires a client certificate \(--cert FILE --key FILE\)/);
   assert.deepEqual((await stored(plain.store)).map((r) => r.controlId), ['182']);
   assert.deepEqual((await stored(tls.store)).map((r) => r.controlId), ['182']);
   // A message without MSH-10 is rejected: the simulator says so and exits 1.
