@@ -18,10 +18,10 @@ import * as codec from './record-codec.js';
 import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
-import { READ_AHEAD_CHARS, readAheadFull } from './read-ahead.js';
+import { OutboundReads } from './outbound-reads.js';
 import { hasDataFiles, type StoreDb } from './store-db.js';
 import { claimStoreFormat } from './store-format.js';
-import { loadStoreState, nextSourceStart, type QueueCounts, type StoreState } from './store-state.js';
+import { loadStoreState, type QueueCounts, type StoreState } from './store-state.js';
 import type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
 
 export type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
@@ -65,26 +65,6 @@ function outboundBodyOf(a: Parameters<typeof codec.outboundBody>[0]): codec.Outb
   }
 }
 
-/** An outbound record as handed out: its bundle is parsed only if somebody reads it. */
-function outboundRecord(id: string, body: codec.OutboundBody): OutboundRecord {
-  const { sourceId, inboundId, bundleJson, resources, updateTargets, createdAt, attempts } = body;
-  let parsed: { value: unknown } | undefined;
-  return {
-    id,
-    sourceId,
-    inboundId,
-    bundleJson,
-    get bundle(): unknown {
-      parsed ??= { value: JSON.parse(bundleJson) as unknown };
-      return parsed.value;
-    },
-    resources,
-    updateTargets,
-    createdAt,
-    attempts,
-  };
-}
-
 /**
  * The encrypted store-and-forward queue: inbound (raw, committed before the ACK) →
  * outbound (FHIR bundle, per-source FIFO) → delivered or dead-lettered. Every value is
@@ -94,16 +74,10 @@ export class QueueStore {
   private readonly locks = new KeyLocks();
   private readonly committer: GroupCommitter;
   private readonly persistedSources = new Set<number>();
-  /**
-   * Outbound keys this store has read and not removed since: delivered() trusts these exist
-   * without asking LevelDB (a lookup that cost as much as the rest of the removal). Only this
-   * store removes outbound records (delivered, dead-lettered, quarantined: each deletes here),
-   * and the lease keeps every other writer out.
-   */
-  private readonly readOutbound = new Set<string>();
   private closed = false;
   private readonly quarantineFn = (c: Corrupt): Promise<void> => this.quarantine(c);
   private dlqOps: DeadLetterOps | undefined;
+  private readonly outbound: OutboundReads;
   private rotation: KeyRotation | undefined;
   /** What the helpers (dead letters, rotation, retention) may use: see store-internals.ts. */
   private readonly internals: StoreInternals;
@@ -154,6 +128,7 @@ export class QueueStore {
       operatorAccess: (e) => runtime.operatorAccess(e),
       assertOpen: () => this.assertOpen(),
     };
+    this.outbound = new OutboundReads(this.internals, this.quarantineFn);
   }
 
   /**
@@ -366,86 +341,18 @@ export class QueueStore {
 
   /**
    * The oldest outbound record of each source, oldest first. With `perSource` > 1, up to that
-   * many of each source's oldest records (each source's in order): the delivery worker reads
-   * ahead so it need not rescan every source after every delivery.
+   * many of each source's oldest records (each source's in order, fewer once their bundles reach
+   * READ_AHEAD_CHARS): the delivery worker reads ahead so it need not rescan after every delivery.
    */
   async outboundHeads(perSource = 1): Promise<OutboundRecord[]> {
     this.assertOpen();
-    for (;;) {
-      const heads: Array<{ seq: number; record: OutboundRecord }> = [];
-      const corrupt: Corrupt[] = [];
-      let takenFrom = -1;
-      let taken = 0;
-      let chars = 0;
-      const it = this.db.iterator(rk.prefixRange(rk.PREFIX.outbound));
-      try {
-        for (let entry = await it.next(); entry !== undefined; entry = await it.next()) {
-          const [key, value] = entry;
-          const parsed = rk.parseKey(key);
-          if (parsed?.kind !== 'outbound') continue;
-          try {
-            const record = this.seen(key, this.sealer.open(key, value, codec.decodeOutbound));
-            heads.push({ seq: parsed.seq, record });
-            if (parsed.sourceNo !== takenFrom) [taken, chars] = [0, 0];
-            taken += 1;
-            chars += record.bundleJson.length;
-            takenFrom = parsed.sourceNo;
-            if (readAheadFull(taken, chars, perSource)) it.seek(nextSourceStart(parsed.sourceNo)); // per-source FIFO: only the head(s) matter
-          } catch (e) {
-            if (!isIntegrityError(e)) throw e;
-            corrupt.push({ key, value, detail: e.message }); // keep going: the next record may be this source's head
-          }
-        }
-      } finally {
-        await it.close();
-      }
-      for (const c of corrupt) await this.quarantine(c);
-      if (corrupt.length === 0) return heads.sort((a, b) => a.seq - b.seq).map((h) => h.record);
-    }
+    return this.outbound.heads(perSource);
   }
 
-  /**
-   * For each source given, up to `perSource` of its records that follow the given record id, in
-   * order: the delivery worker's read-ahead continues from what it holds. It seeks straight past
-   * that point, so the deleted records of a source's delivered past (LevelDB keeps their
-   * tombstones until compaction) are never walked again.
-   */
+  /** For each source given, up to `perSource` of its records after the given one, in order (outbound-reads.ts). */
   async outboundAfter(cursors: ReadonlyMap<string, string>, perSource: number): Promise<OutboundRecord[]> {
     this.assertOpen();
-    const records: Array<{ seq: number; record: OutboundRecord }> = [];
-    const corrupt: Corrupt[] = [];
-    for (const [sourceId, afterId] of cursors) {
-      const after = rk.keyOfId(afterId, 'outbound');
-      const parsed = after === undefined ? undefined : rk.parseKey(after);
-      if (after === undefined || parsed?.kind !== 'outbound' || this.state.sourceNos.get(sourceId) !== parsed.sourceNo) throw notFound(afterId);
-      // Read in large steps: each step is a trip through libuv's thread pool, which the
-      // commits' fsyncs keep busy (16 KiB, the default, is about two bundles).
-      const it = this.db.iterator({ gt: after, lt: nextSourceStart(parsed.sourceNo), limit: perSource, highWaterMarkBytes: READ_AHEAD_CHARS });
-      let [taken, chars] = [0, 0];
-      try {
-        read: for (let batch = await it.nextv(perSource); batch.length > 0; batch = await it.nextv(perSource)) {
-          for (const [key, value] of batch) {
-            let record: OutboundRecord;
-            try {
-              record = this.seen(key, this.sealer.open(key, value, codec.decodeOutbound));
-            } catch (e) {
-              if (!isIntegrityError(e)) throw e;
-              corrupt.push({ key, value, detail: e.message });
-              break read; // the source stops here until the rescan that follows the quarantine
-            }
-            const at = rk.parseKey(key);
-            records.push({ seq: at?.kind === 'outbound' ? at.seq : 0, record });
-            taken += 1;
-            chars += record.bundleJson.length;
-            if (readAheadFull(taken, chars, perSource)) break read;
-          }
-        }
-      } finally {
-        await it.close();
-      }
-    }
-    for (const c of corrupt) await this.quarantine(c);
-    return records.sort((a, b) => a.seq - b.seq).map((r) => r.record); // oldest first across sources, as outboundHeads
+    return this.outbound.after(cursors, perSource);
   }
 
   async delivered(outboundId: string, audit?: DeliverAudit): Promise<void> {
@@ -453,9 +360,8 @@ export class QueueStore {
     const key = rk.keyOfId(outboundId, 'outbound');
     if (key === undefined) throw notFound(outboundId);
     await this.locks.with(key, async () => {
-      if (!this.readOutbound.has(key) && !(await this.db.has(key))) throw notFound(outboundId);
-      // Present or not after a failed write, it is looked up again next time.
-      this.readOutbound.delete(key);
+      if (!this.outbound.known(key) && !(await this.db.has(key))) throw notFound(outboundId);
+      this.outbound.forget(key); // present or not after a failed write, it is looked up again next time
       await this.committer.submit([{ type: 'del', key }, this.audit.op(auditDrafts.deliverDraft({ outboundId, details: audit, server: this.audit.defaultServer }))]);
       this.state.counts.outbound -= 1;
     });
@@ -557,12 +463,6 @@ export class QueueStore {
     return this.runtime.capacity();
   }
 
-  /** An outbound record just read: remembered as present until this store removes it (see readOutbound). */
-  private seen(key: string, body: codec.OutboundBody): OutboundRecord {
-    this.readOutbound.add(key);
-    return outboundRecord(rk.idOfKey(key), body);
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', 'the store is closed');
   }
@@ -625,7 +525,7 @@ export class QueueStore {
     const dlKey = rk.deadLetterKey(this.nextSeq());
     const value = this.sealer.seal(dlKey, codec.encodeDeadLetter(body));
     const draft = auditDraft ?? auditDrafts.integrityDraft(rk.idOfKey(key), body.detail ?? INTEGRITY_REASON);
-    this.readOutbound.delete(key); // whatever becomes of the write, it is looked up again next time
+    this.outbound.forget(key); // whatever becomes of the write, it is looked up again next time
     await this.committer.submit([{ type: 'del', key }, { type: 'put', key: dlKey, value }, this.audit.op(auditDrafts.withDeadLetterId(draft, rk.idOfKey(dlKey)))]);
     const kind = rk.parseKey(key)?.kind;
     if (kind === 'inbound') this.state.counts.inbound -= 1;
