@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { LabedgeError } from '../core/errors.js';
 import type { WriteOp } from '../store/group-commit.js';
 import { isIntegrityError, type RecordSealer } from '../store/record-sealer.js';
-import type { StoreDb } from '../store/store-db.js';
+import { levelCodes, type StoreDb } from '../store/store-db.js';
 import { buildEntry, decodeEntry, decodeHead, decodePayload, encodeHead, encodePayload, type ArchivedPayload, type DecodeResult } from './audit-codec.js';
 import * as ak from './audit-keys.js';
 import { ingestDraft } from './audit-drafts.js';
@@ -19,6 +19,10 @@ export type BatchWrite = (ops: WriteOp[]) => Promise<void>;
 export type OpenedEntry = DecodeResult | { ok: false; reason: 'authentication'; detail: string };
 
 const PENDING_KEY = 'a!pending';
+
+/** LevelDB's answer to a point read in a damaged table block. */
+const isCorruption = (e: unknown): boolean => levelCodes(e).includes('LEVEL_CORRUPTION');
+const damagedBlock = (key: string): LabedgeError => new LabedgeError('LABEDGE_ERR_STORE_INTEGRITY', `stored value at ${key} is in a damaged block`);
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -236,9 +240,18 @@ export class AuditLog {
   async payloadsOf(inboundSeqs: readonly number[]): Promise<Array<ArchivedPayload | LabedgeError>> {
     if (inboundSeqs.length === 0) return [];
     const keys = inboundSeqs.map(ak.payloadKey);
-    const values = await this.db.getMany(keys);
+    let values: Array<Buffer | undefined | LabedgeError>;
+    try {
+      values = await this.db.getMany(keys);
+    } catch (e) {
+      if (!isCorruption(e)) throw e;
+      // One damaged table block fails the whole read (an iterator would skip it): read them one
+      // by one, so that only the values in the damaged block count as damaged.
+      values = await Promise.all(keys.map((key) => this.db.get(key).catch((err: unknown) => (isCorruption(err) ? damagedBlock(key) : Promise.reject(err)))));
+    }
     return keys.map((key, i) => {
       const value = values[i];
+      if (value instanceof LabedgeError) return value;
       if (value === undefined) return new LabedgeError('LABEDGE_ERR_STORE_INTEGRITY', `stored value at ${key} is missing`);
       try {
         return this.sealer.open(key, value, decodePayload);
@@ -252,7 +265,13 @@ export class AuditLog {
   async readPayload(ref: string): Promise<ArchivedPayload | 'expired' | 'unreadable'> {
     const key = ak.payloadKeyOfRef(ref);
     if (!key) return 'expired';
-    const value = await this.db.get(key);
+    let value: Buffer | undefined;
+    try {
+      value = await this.db.get(key);
+    } catch (e) {
+      if (!isCorruption(e)) throw e;
+      return 'unreadable';
+    }
     if (value === undefined) return 'expired';
     try {
       return this.sealer.open(key, value, decodePayload);

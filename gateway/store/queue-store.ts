@@ -19,7 +19,7 @@ import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
 import { OutboundReads } from './outbound-reads.js';
-import { hasDataFiles, type StoreDb } from './store-db.js';
+import { classifyOpenFailure, failureReason, hasDataFiles, levelCodes, type StoreDb } from './store-db.js';
 import { claimStoreFormat } from './store-format.js';
 import { loadStoreState, type QueueCounts, type StoreState } from './store-state.js';
 import type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
@@ -143,7 +143,11 @@ export class QueueStore {
     // Outside the whole data directory: a copied data directory must reveal nothing.
     if (!opts.kek) assertKeyFileOutside(opts.keyFile, opts.dataDir);
     const kek = opts.kek ?? new FileKekProvider(opts.keyFile);
-    const runtime = await StoreRuntime.open(opts);
+    return QueueStore.openFiles(opts, kek);
+  }
+
+  private static async openFiles(opts: QueueStoreOptions, kek: KekProvider, knownDamage?: string): Promise<QueueStore> {
+    const runtime = await StoreRuntime.open(opts, knownDamage);
     const db = runtime.db;
     try {
       const keyBackup = join(opts.dataDir, KEY_BACKUP_FILE);
@@ -160,6 +164,11 @@ export class QueueStore {
       return new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 0, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
     } catch (e) {
       await runtime.abort();
+      // The open's key scan reads every block in order; a seek can still find a damaged block
+      // (its restart array) while the state is loaded. That is damage too: repair, then open.
+      if (knownDamage === undefined && !(e instanceof LabedgeError) && classifyOpenFailure(e) === 'damaged') {
+        return QueueStore.openFiles(opts, kek, `${failureReason(e)} while reading the store's state`);
+      }
       throw e;
     }
   }
@@ -272,7 +281,13 @@ export class QueueStore {
    */
   private async holdsPayload(seq: number): Promise<boolean> {
     const key = rk.inboundKey(seq);
-    const value = await this.db.get(key);
+    let value: Buffer | undefined;
+    try {
+      value = await this.db.get(key);
+    } catch (e) {
+      if (!levelCodes(e).includes('LEVEL_CORRUPTION')) throw e;
+      return true; // a damaged block: keep the payload, it may be all that is left
+    }
     if (value === undefined) return false;
     try {
       return this.sealer.open(key, value, codec.decodeInbound).raw === undefined;

@@ -67,6 +67,11 @@ export interface OpenedFiles {
 export interface OpenFilesOptions {
   leaseWaitMs?: number;
   alarm: (a: StoreAlarm) => void;
+  /**
+   * Damage found after an earlier open of this process succeeded (a read of the store's state
+   * failed on a table block the open's key scan could not see): repair before opening.
+   */
+  knownDamage?: string;
 }
 
 const stampNow = (): string => new Date().toISOString().replace(/[:.]/g, '-');
@@ -173,7 +178,7 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   const unclean = await readFile(marker).then(() => true, () => false);
   const unsafe = unclean && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir, { compact: (await dataBytes(dbDir)) <= COMPACT_CHECK_MAX_BYTES }) : { ok: true as const };
   try {
-    return await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, unsafe.ok ? undefined : unsafe.reason, marker, opts);
+    return await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, opts.knownDamage ?? (unsafe.ok ? undefined : unsafe.reason), marker, opts);
   } catch (e) {
     // Handled cleanly; but a held store's marker belongs to its holder.
     if (!(e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_LOCKED')) await rm(marker, { force: true });

@@ -42,9 +42,9 @@ export class StoreRuntime {
     private readonly opts: QueueStoreOptions,
   ) {}
 
-  static async open(opts: QueueStoreOptions): Promise<StoreRuntime> {
+  static async open(opts: QueueStoreOptions, knownDamage?: string): Promise<StoreRuntime> {
     const alarm = opts.onAlarm ?? (() => undefined);
-    const files = await openStoreFiles(opts.dataDir, { leaseWaitMs: opts.leaseWaitMs, alarm });
+    const files = await openStoreFiles(opts.dataDir, { leaseWaitMs: opts.leaseWaitMs, alarm, ...(knownDamage !== undefined && { knownDamage }) });
     return new StoreRuntime(files, opts);
   }
 
