@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { LabedgeError } from '../core/errors.js';
 import type { WriteOp } from '../store/group-commit.js';
 import { isIntegrityError, type RecordSealer } from '../store/record-sealer.js';
-import { levelCodes, type StoreDb } from '../store/store-db.js';
+import { isCorruption, type StoreDb } from '../store/store-db.js';
 import { buildEntry, decodeEntry, decodeHead, decodePayload, encodeHead, encodePayload, type ArchivedPayload, type DecodeResult } from './audit-codec.js';
 import * as ak from './audit-keys.js';
 import { ingestDraft } from './audit-drafts.js';
@@ -20,8 +20,6 @@ export type OpenedEntry = DecodeResult | { ok: false; reason: 'authentication'; 
 
 const PENDING_KEY = 'a!pending';
 
-/** LevelDB's answer to a point read in a damaged table block. */
-const isCorruption = (e: unknown): boolean => levelCodes(e).includes('LEVEL_CORRUPTION');
 const damagedBlock = (key: string): LabedgeError => new LabedgeError('LABEDGE_ERR_STORE_INTEGRITY', `stored value at ${key} is in a damaged block`);
 const EMPTY = Buffer.alloc(0);
 

@@ -1,10 +1,10 @@
-import { LabedgeError } from '../core/errors.js';
 import type { OutboundRecord } from './queue-types.js';
 import { READ_AHEAD_CHARS, readAheadFull } from './read-ahead.js';
 import * as codec from './record-codec.js';
 import * as rk from './record-keys.js';
 import { isIntegrityError } from './record-sealer.js';
 import type { Corrupt } from './scan-range.js';
+import { notFound } from './store-errors.js';
 import type { StoreInternals } from './store-internals.js';
 import { nextSourceStart } from './store-state.js';
 
@@ -134,8 +134,4 @@ export class OutboundReads {
     this.read.add(key);
     return outboundRecord(rk.idOfKey(key), body);
   }
-}
-
-function notFound(id: string): LabedgeError {
-  return new LabedgeError('LABEDGE_ERR_STORE_NOT_FOUND', `no queue record ${id}`);
 }

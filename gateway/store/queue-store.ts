@@ -19,7 +19,8 @@ import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
 import { OutboundReads } from './outbound-reads.js';
-import { classifyOpenFailure, failureReason, hasDataFiles, levelCodes, type StoreDb } from './store-db.js';
+import { classifyOpenFailure, failureReason, hasDataFiles, isCorruption, type StoreDb } from './store-db.js';
+import { notFound } from './store-errors.js';
 import { claimStoreFormat } from './store-format.js';
 import { loadStoreState, type QueueCounts, type StoreState } from './store-state.js';
 import type { DeadLetter, DeadLetterReason, InboundInput, InboundRecord, OutboundRecord, QueueStoreOptions } from './queue-types.js';
@@ -33,13 +34,6 @@ export { READ_AHEAD_CHARS, readAheadFull } from './read-ahead.js';
 
 const DEFAULT_LIMIT = 100;
 
-/**
- * A state change on an id that is not (or no longer) in the queue: nothing was committed.
- * There is no dedicated code yet; the message starts with "no queue record".
- */
-function notFound(id: string): LabedgeError {
-  return new LabedgeError('LABEDGE_ERR_STORE_NOT_FOUND', `no queue record ${id}`);
-}
 
 function invalid(what: string): LabedgeError {
   return new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `refused to store an invalid record: ${what}`);
@@ -285,7 +279,7 @@ export class QueueStore {
     try {
       value = await this.db.get(key);
     } catch (e) {
-      if (!levelCodes(e).includes('LEVEL_CORRUPTION')) throw e;
+      if (!isCorruption(e)) throw e;
       return true; // a damaged block: keep the payload, it may be all that is left
     }
     if (value === undefined) return false;

@@ -26,6 +26,9 @@ export function levelCodes(e: unknown): string[] {
   return codes;
 }
 
+/** LevelDB's answer to a read that met a damaged table block. */
+export const isCorruption = (e: unknown): boolean => levelCodes(e).includes('LEVEL_CORRUPTION');
+
 function messages(e: unknown): string {
   const parts: string[] = [];
   for (let cur: unknown = e, depth = 0; cur && depth < 5; depth++) {
