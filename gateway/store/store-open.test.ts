@@ -64,10 +64,45 @@ describe('integrity on open', () => {
     assert.ok(!second.every((id) => ids.includes(id)), 'the damaged table lost records…');
     const damaged = alarms.filter((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED');
     assert.ok(damaged.length >= 1, '…and the operator is told');
-    const kept = (await readdir(join(dataDir, 'damaged')))[0] ?? '';
-    assert.match(damaged[0]?.message ?? '', new RegExp(kept));
+    const kept = (await readdir(join(dataDir, 'damaged'))).find((n) => n.endsWith('-store')) ?? '';
+    assert.ok(damaged.some((a) => a.message.includes(kept)), 'the alarm says where the damaged copy is');
+    assert.ok(damaged.some((a) => /fail their checksum/.test(a.message)), 'the table check found the truncated table first');
     assert.ok((await readdir(join(dataDir, 'damaged', kept))).some((n) => n.endsWith('.ldb')), 'the damaged copy keeps its tables');
     assert.ok(damaged.some((a) => /acknowledged records are missing/.test(a.message)), 'the commit witness says records are missing');
+  });
+
+  it('a flipped type byte that LevelDB would read as "deleted": the table check raises the alarm LevelDB cannot', async () => {
+    const ids = await commit(3, 'A');
+    await commit(0, 'x'); // the log becomes a table
+    const hit = [];
+    for (const t of await files('.ldb')) {
+      const bytes = await readFile(t);
+      const at = bytes.indexOf('i!0000000000000001'); // a block's first key is written whole
+      // The internal key's trailer follows the user key: its first byte is the value type (1 = value, 0 = deletion).
+      if (at >= 0 && bytes[at + 18] === 1) {
+        const h = await open(t, 'r+');
+        await h.write(Buffer.from([0]), 0, 1, at + 18);
+        await h.close();
+        hit.push(t);
+      }
+    }
+    assert.equal(hit.length, 1, 'the record key was found in one table');
+    const { store, alarms } = await openWithAlarms();
+    const left = (await store.listInbound(100)).map((r) => r.id);
+    assert.deepEqual(left, ids.slice(1), 'LevelDB reads the record as deleted…');
+    const alarm = alarms.find((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED' && a.severity === 'error');
+    assert.ok(alarm, '…and the store says so');
+    const table = (hit[0] ?? '').split('/').pop() ?? '';
+    assert.match(alarm.message, new RegExp(`${table} at byte \\d+: data block: its checksum does not match \\(keys .*up to`));
+    assert.doesNotMatch(JSON.stringify(alarms), /A-\d/, 'no record content in the alarm');
+    assert.ok((await readdir(join(dataDir, 'damaged', 'tables'))).includes(table), 'a copy of the damaged table is kept');
+
+    // The damage is still there at the next open: said again, the copy not duplicated.
+    await store.close();
+    opened.length = 0;
+    const again = await openWithAlarms();
+    assert.ok(again.alarms.some((a) => /fail their checksum/.test(a.message)));
+    assert.equal((await readdir(join(dataDir, 'damaged', 'tables'))).length, 1);
   });
 
   it('when repair recovers nothing, the open is refused (never an empty replacement)', async () => {
@@ -80,7 +115,7 @@ describe('integrity on open', () => {
     }
     for (const f of await files('.log')) await rm(f);
     await assert.rejects(QueueStore.open({ dataDir, keyFile }), (e: unknown) => codeOf('LABEDGE_ERR_STORE_DAMAGED')(e) && /empty replacement/.test((e as Error).message));
-    assert.equal((await readdir(join(dataDir, 'damaged'))).length, 1, 'the damaged copy is kept');
+    assert.equal((await readdir(join(dataDir, 'damaged'))).filter((n) => n.endsWith('-store')).length, 1, 'the damaged copy is kept');
   });
 
   it('a lost store directory is not silently replaced by an empty one', async () => {

@@ -1,4 +1,6 @@
-import { cp, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, cp, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabedgeError } from '../core/errors.js';
@@ -17,6 +19,7 @@ import {
 } from './store-db.js';
 import { repairInChild, verifyInChild } from './store-repair.js';
 import { describeLease, readLease, StoreLease } from './store-lease.js';
+import { checkTables, type TableDamage } from './table-check.js';
 
 /**
  * Opening the store's files, with integrity on open:
@@ -29,7 +32,9 @@ import { describeLease, readLease, StoreLease } from './store-lease.js';
  *   an alarm is raised; if the repair recovers nothing, the open is refused;
  * - write-ahead log bytes that LevelDB drops during recovery (a flipped bit) raise an alarm,
  *   and the damaged log is kept (it was hard-linked aside before the open);
- * - an empty store where the commit witness says records were committed is refused.
+ * - an empty store where the commit witness says records were committed is refused;
+ * - every table block's checksum is checked before LevelDB opens the store (table-check.ts):
+ *   LevelDB itself would read a flipped bit as data, and its compactions would launder it.
  */
 export const DB_DIR = 'store';
 export const WITNESS_FILE = 'commit-mark';
@@ -171,6 +176,7 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   await ensureDbDir(dbDir);
   const witnessFile = join(dataDir, WITNESS_FILE);
   const witnessed = await readWitness(witnessFile);
+  await checkTablesFirst(dataDir, dbDir, opts.alarm);
   const logLinks = await linkLogsAside(dataDir, dbDir);
   const leaseWaitMs = opts.leaseWaitMs ?? 0;
   const marker = join(dataDir, OPEN_MARKER);
@@ -184,6 +190,46 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
     if (!(e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_LOCKED')) await rm(marker, { force: true });
     throw e;
   }
+}
+
+/** Whether a live process on this host holds the store (its tables may be half-written compaction output). */
+async function heldByAnother(dataDir: string): Promise<boolean> {
+  const lease = await readLease(dataDir);
+  if (!lease || (lease.pid === process.pid && lease.host === hostname())) return false;
+  if (lease.host !== hostname()) return true; // another container or host: its pid means nothing here
+  try {
+    process.kill(lease.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function describeTableDamage(d: TableDamage): string {
+  const keys = d.upTo !== undefined || d.after !== undefined ? ` (keys ${d.after !== undefined ? `after ${d.after} ` : ''}up to ${d.upTo ?? 'the end'})` : '';
+  return `${d.table} at byte ${d.offset}: ${d.what}${keys}`;
+}
+
+/**
+ * Checks every table before LevelDB opens them; damaged tables are copied aside (once) and
+ * raise an alarm. The store still opens: records in intact blocks are good, and what LevelDB
+ * reads from a damaged block is authenticated record by record (a damaged value is
+ * quarantined); what the alarm adds is the records a damaged key may have hidden.
+ */
+async function checkTablesFirst(dataDir: string, dbDir: string, alarm: (a: StoreAlarm) => void): Promise<void> {
+  if (await heldByAnother(dataDir)) return; // its holder checked them when it opened
+  const damage = await checkTables(dbDir);
+  if (damage.length === 0) return;
+  const kept = join(dataDir, DAMAGED_DIR, 'tables');
+  await mkdir(kept, { recursive: true, mode: 0o700 });
+  const tables = [...new Set(damage.map((d) => d.table))];
+  for (const t of tables) await copyFile(join(dbDir, t), join(kept, t), fsConstants.COPYFILE_EXCL).catch(() => undefined);
+  const shown = damage.slice(0, 5).map(describeTableDamage).join('; ');
+  alarm({
+    code: 'LABEDGE_ERR_STORE_DAMAGED',
+    severity: 'error',
+    message: `${damage.length} block(s) in ${tables.length} table(s) of the store fail their checksum: ${shown}${damage.length > 5 ? '; …' : ''}; copies are kept in ${kept}: records there may be missing or damaged, compare with the audit trail`,
+  });
 }
 
 async function dataBytes(dir: string): Promise<number> {

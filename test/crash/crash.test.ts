@@ -24,12 +24,19 @@ test(`SIGKILL under load (${ROUNDS} rounds): every acknowledged message delivere
 
 test('truncated and bit-flipped record files are detected, never silently lost', { timeout: 60_000 }, async () => {
   // A fixed seed keeps CI reproducible; `npm run test:crash` draws new ones every run, and
-  // LABEDGE_DAMAGE_SEED replays any trial it reports. (Rare random trials still lose a record
-  // without an alarm, e.g. seed 3001: found this session, open in issue #5's note.)
+  // LABEDGE_DAMAGE_SEED replays any trial it reports.
   const seed = Number(process.env.LABEDGE_DAMAGE_SEED ?? 1000);
   const report = await runDamageTrials(6, seed);
   assert.equal(report.silent, 0, `seed ${seed}: ${report.details.join('; ')}`);
   assert.equal(report.intact + report.detected + report.refused, report.trials);
+});
+
+test('a bit flip LevelDB reads as data (a key made "deleted") raises the table-checksum alarm (seed 3001)', { timeout: 60_000 }, async () => {
+  // Seed 3001 flips bits in a data block of a table: LevelDB never checks block checksums on
+  // its own (classic-level cannot ask it to), and read an untransformed record as gone.
+  const report = await runDamageTrials(1, 3001);
+  assert.equal(report.silent, 0, report.details.join('; '));
+  assert.equal(report.intact + report.detected + report.refused, 1);
 });
 
 test('damage only a seek can find (a table block\'s restart array) is repaired at open, not a crash (seed 2118, found in CI)', { timeout: 60_000 }, async () => {
