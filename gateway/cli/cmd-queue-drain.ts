@@ -79,6 +79,7 @@ export async function queueDrainCommand(argv: string[]): Promise<number> {
   const worker: DeliveryWorker = new DeliveryWorker({ store, client: uplink.client, events, logger: silentLogger(), wake: () => loop.wake(), maxInFlight });
   const loop: WorkLoop = new WorkLoop(worker.step, (e) => {
     state = `store error ${describeError(e)}`;
+    store.noteFailure(e);
   });
 
   const start = await store.stats();

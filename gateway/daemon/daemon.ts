@@ -91,7 +91,10 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       await this.fleet.start();
     }
 
-    const onError = (stage: string) => (e: unknown) => logger.error({ stage, err: describeError(e) }, 'pipeline stage failed; will retry when woken');
+    const onError = (stage: string) => (e: unknown) => {
+      logger.error({ stage, err: describeError(e) }, 'pipeline stage failed; will retry when woken');
+      store.noteFailure(e);
+    };
     this.delivery = new DeliveryWorker({
       store,
       client: this.client,

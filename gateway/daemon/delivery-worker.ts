@@ -15,7 +15,7 @@ export interface BundleSender {
   postBundleJson?(json: string, bundle: () => object): Promise<UplinkResult>;
 }
 
-export type DeliveryStore = Pick<QueueStore, 'outboundHeads' | 'outboundAfter' | 'stats' | 'delivered' | 'deadLetterOutbound' | 'recordAttempt'>;
+export type DeliveryStore = Pick<QueueStore, 'outboundHeads' | 'outboundAfter' | 'stats' | 'delivered' | 'deadLetterOutbound' | 'recordAttempt'> & Partial<Pick<QueueStore, 'noteFailure'>>;
 
 export interface DeliveryWorkerDeps {
   store: DeliveryStore;
@@ -155,6 +155,7 @@ export class DeliveryWorker {
         this.reader.invalidate();
         this.breaker.release(probe);
         this.deps.logger.error({ sourceId: record.sourceId, id: record.id, err: describeError(e) }, 'delivery step failed');
+        this.deps.store.noteFailure?.(e);
       })
       .finally(() => {
         // Only if it is still this record's: with pipelining, the source's next may be on the wire.

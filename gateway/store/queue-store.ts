@@ -194,6 +194,14 @@ export class QueueStore {
     return rk.idOfKey(key);
   }
 
+  /**
+   * Where a worker reports a failure it could not handle: a read that met a damaged table
+   * raises the alarm and has the next start repair the store (StoreRuntime.noteFailure).
+   */
+  noteFailure(e: unknown): void {
+    this.runtime.noteFailure(e);
+  }
+
   /** The opaque key of an intake dedupe entry for some identifying text (a keyed MAC, never the text). */
   dedupeKey(text: string): string {
     return rk.PREFIX.dedupe + this.sealer.mac('dedupe', text);

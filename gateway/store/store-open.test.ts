@@ -105,6 +105,42 @@ describe('integrity on open', () => {
     assert.equal((await readdir(join(dataDir, 'damaged', 'tables'))).length, 1);
   });
 
+  it('damage met while running (a table overwritten under the open store): alarmed once, repaired at the next start', async () => {
+    await commit(30, 'A');
+    await commit(0, 'x'); // the log becomes a table
+    const { store, alarms } = await openWithAlarms();
+    const [table] = await files('.ldb');
+    assert.ok(table);
+    // After the open's checks, so only a read finds it. (Not a truncation: LevelDB maps its
+    // tables, and a read past the end of a mapped file is SIGBUS, not an error.)
+    const h = await open(table, 'r+');
+    await h.write(Buffer.alloc(Math.floor((await h.stat()).size / 2), 0xff), 0);
+    await h.close();
+    const failure = await store.listInbound(100).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(failure, 'the read fails on the damaged table');
+    store.noteFailure(new Error('an upstream timeout')); // not damage: nothing noted
+    store.noteFailure(failure);
+    store.noteFailure(failure);
+    const running = alarms.filter((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED');
+    assert.equal(running.length, 1, JSON.stringify(alarms));
+    assert.match(running[0]?.message ?? '', /while running .*repaired at the next start/);
+    await store.close();
+    opened.length = 0;
+    await new Promise((r) => setTimeout(r, 50)); // the note is written in the background
+
+    const next = await openWithAlarms();
+    assert.ok(next.alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED' && /a read while running found/.test(a.message)), JSON.stringify(next.alarms));
+    assert.ok((await readdir(join(dataDir, 'damaged'))).some((n) => n.endsWith('-store')), 'the damaged copy is kept');
+    assert.ok(!(await readdir(dataDir)).includes('damage-found'), 'the note is gone once repaired');
+    await next.store.close();
+    opened.length = 0;
+    const third = await openWithAlarms();
+    assert.deepEqual(third.alarms.filter((a) => /while running/.test(a.message)), []);
+  });
+
   it('when repair recovers nothing, the open is refused (never an empty replacement)', async () => {
     await commit(5, 'A');
     await commit(0, 'x');

@@ -39,6 +39,8 @@ import { checkTables, type TableDamage } from './table-check.js';
 export const DB_DIR = 'store';
 export const WITNESS_FILE = 'commit-mark';
 export const DAMAGED_DIR = 'damaged';
+/** Written when a read met damage while the store was open (StoreRuntime.noteFailure): the next open repairs. */
+export const DAMAGE_FOUND_FILE = 'damage-found';
 const LOG_LINKS_DIR = '.open-logs';
 /**
  * Present while the store is open (removed by a clean close): found at the next start, the
@@ -183,8 +185,12 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   // The last run did not close the store: check it in a child (LevelDB may abort on damage there, not here).
   const unclean = await readFile(marker).then(() => true, () => false);
   const unsafe = unclean && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir, { compact: (await dataBytes(dbDir)) <= COMPACT_CHECK_MAX_BYTES }) : { ok: true as const };
+  const damageFile = join(dataDir, DAMAGE_FOUND_FILE);
+  const noted = await readFile(damageFile, 'utf8').then((t) => `a read while running found: ${t.trim().slice(0, 200)}`, () => undefined);
   try {
-    return await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, opts.knownDamage ?? (unsafe.ok ? undefined : unsafe.reason), marker, opts);
+    const files = await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, opts.knownDamage ?? noted ?? (unsafe.ok ? undefined : unsafe.reason), marker, opts);
+    if (noted !== undefined) await rm(damageFile, { force: true }); // repaired
+    return files;
   } catch (e) {
     // Handled cleanly; but a held store's marker belongs to its holder.
     if (!(e instanceof LabedgeError && e.code === 'LABEDGE_ERR_STORE_LOCKED')) await rm(marker, { force: true });
@@ -262,13 +268,13 @@ async function openWithRepair(
     if (kind !== 'damaged') {
       throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store at ${dbDir} could not be opened (${failureReason(e)})`, { cause: e });
     }
-    const reason = failureReason(e);
+    const reason = knownDamage ?? failureReason(e);
     const kept = await repairAside(dataDir, dbDir);
     repaired = true;
     opts.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
       severity: 'error',
-      message: `the store failed to open (${reason}); the damaged copy is kept at ${kept} and LevelDB repair ran: records may be missing, compare with the audit trail`,
+      message: `the store is damaged (${reason}); the damaged copy is kept at ${kept} and LevelDB repair ran: records may be missing, compare with the audit trail`,
     });
     try {
       opened = await openAndScan(dbDir, 0, dataDir, openMarker);

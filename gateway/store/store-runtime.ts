@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabedgeError } from '../core/errors.js';
 import { AUDIT_PREFIX } from '../audit/audit-keys.js';
@@ -10,8 +10,8 @@ import { KEY_BACKUP_FILE, type StoreKeyring } from './keys.js';
 import type { OperatorAccessEvent, QueueStoreOptions, StoreAlarm } from './queue-types.js';
 import { PREFIX, prefixRange } from './record-keys.js';
 import type { RecordSealer } from './record-sealer.js';
-import { compactRange, failureReason, writeSyncedBatch, type StoreDb } from './store-db.js';
-import { openStoreFiles, type KeyScan, type OpenedFiles } from './store-open.js';
+import { compactRange, failureReason, isCorruption, writeSyncedBatch, type StoreDb } from './store-db.js';
+import { DAMAGE_FOUND_FILE, openStoreFiles, type KeyScan, type OpenedFiles } from './store-open.js';
 import type { QueueCounts } from './store-state.js';
 
 interface Waiter {
@@ -36,6 +36,7 @@ export class StoreRuntime {
   private resealWaiters: Waiter[] = [];
   /** A reclaiming compaction (capacity.ts) still running: the handle closes after it. */
   private reclaiming: Promise<void> | undefined;
+  private damageNoted = false;
 
   private constructor(
     private readonly files: OpenedFiles,
@@ -94,6 +95,23 @@ export class StoreRuntime {
 
   alarm(a: StoreAlarm): void {
     this.opts.onAlarm?.(a);
+  }
+
+  /**
+   * A read that met a damaged table block while running (LevelDB found it, the open's checks
+   * did not: damage since, or a block only a seek reaches). Said once; a note beside the store
+   * makes the next start repair it (store-open.ts), whoever opens it next.
+   */
+  noteFailure(e: unknown): void {
+    if (this.damageNoted || !isCorruption(e)) return;
+    this.damageNoted = true;
+    const reason = failureReason(e);
+    this.alarm({
+      code: 'LABEDGE_ERR_STORE_DAMAGED',
+      severity: 'error',
+      message: `a read met a damaged part of the store while running (${reason}); the store is kept aside and repaired at the next start: restart to do it now`,
+    });
+    writeFile(join(this.opts.dataDir, DAMAGE_FOUND_FILE), `${reason}\n`, { mode: 0o600 }).catch(() => undefined); // the alarm stands either way
   }
 
   async operatorAccess(event: OperatorAccessEvent): Promise<void> {
