@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateFhirResource } from '../../test/harness/fhir-validate.js';
 import { CANARIES } from '../../test/harness/canary.js';
-import { buildEntry } from './audit-codec.js';
+import { chainOf } from '../../test/harness/audit-kit.js';
 import { exportEntries, parseSince } from './audit-export.js';
 import { toAuditEvent } from './audit-fhir.js';
 import { toSyslog, syslogFrame } from './audit-syslog.js';
-import { EVENT_KINDS, GENESIS_HASH, MESSAGE_KINDS, type AuditDraft, type AuditEntry, type AuditKind } from './audit-types.js';
+import { EVENT_KINDS, MESSAGE_KINDS, type AuditDraft, type AuditEntry, type AuditKind } from './audit-types.js';
 
 /** One entry of every kind, with canary PHI planted wherever a careless writer might put it. */
 function sampleDrafts(): AuditDraft[] {
@@ -38,12 +38,7 @@ function sampleDrafts(): AuditDraft[] {
 }
 
 function sampleEntries(): AuditEntry[] {
-  let head = { seq: 0, hash: GENESIS_HASH };
-  return sampleDrafts().map((d, i) => {
-    const { entry } = buildEntry(head, d, Date.UTC(2026, 2, 1, 10, 0, i));
-    head = { seq: entry.seq, hash: entry.hash };
-    return entry;
-  });
+  return chainOf(sampleDrafts(), (i) => Date.UTC(2026, 2, 1, 10, 0, i));
 }
 
 async function* iterate(entries: AuditEntry[]): AsyncGenerator<AuditEntry> {

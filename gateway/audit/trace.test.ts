@@ -1,20 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildEntry } from './audit-codec.js';
+import { chainOf } from '../../test/harness/audit-kit.js';
 import { traceMessage } from './trace.js';
-import { GENESIS_HASH, type AuditDraft, type AuditEntry } from './audit-types.js';
-
-function chain(drafts: AuditDraft[]): AuditEntry[] {
-  let head = { seq: 0, hash: GENESIS_HASH };
-  return drafts.map((d, i) => {
-    const { entry } = buildEntry(head, d, 1000 + i);
-    head = { seq: entry.seq, hash: entry.hash };
-    return entry;
-  });
-}
 
 const D = 'd'.repeat(64);
-const entries = chain([
+const entries = chainOf([
   { kind: 'ingest', body: { inboundId: 'i-1', sourceId: 'a', digest: D } },
   { kind: 'ingest', body: { inboundId: 'i-2', sourceId: 'a', digest: 'e'.repeat(64) } },
   { kind: 'reject', body: { inboundId: 'i-1', sourceId: 'a', digest: D, reasonCode: 'no-resources', deadLetterId: 'd-3' } },

@@ -19,6 +19,7 @@ import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
 import { OutboundReads } from './outbound-reads.js';
+import { describeReconcile, reconcileWithAudit } from './reconcile.js';
 import { classifyOpenFailure, failureReason, hasDataFiles, isCorruption, type StoreDb } from './store-db.js';
 import { notFound } from './store-errors.js';
 import { claimStoreFormat } from './store-format.js';
@@ -155,7 +156,9 @@ export class QueueStore {
       const state = await loadStoreState(db, sealer, runtime.scan);
       const clock = opts.clock ?? { now: () => Date.now() };
       runtime.start(state.seq, state.counts, keyring, sealer, () => clock.now());
-      return new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 0, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
+      const store = new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 0, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
+      if (runtime.damaged) await store.reconcile();
+      return store;
     } catch (e) {
       await runtime.abort();
       // The open's key scan reads every block in order; a seek can still find a damaged block
@@ -192,6 +195,17 @@ export class QueueStore {
     });
     this.state.counts.inbound += 1;
     return rk.idOfKey(key);
+  }
+
+  /** After damage: every record the audit trail says is waiting is here, or restored, or named (reconcile.ts). */
+  private async reconcile(): Promise<void> {
+    const r = await reconcileWithAudit({ ...this.internals, audit: this.audit });
+    const found = r.restored.length > 0 || r.lost.length > 0 || r.partial;
+    this.runtime.alarm({
+      code: 'LABEDGE_ERR_STORE_DAMAGED',
+      severity: found ? 'error' : 'info',
+      message: found ? describeReconcile(r) : `compared with the audit trail after the damage: all ${r.waiting} record(s) it says are waiting are here`,
+    });
   }
 
   /**

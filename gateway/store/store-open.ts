@@ -1,5 +1,4 @@
-import { copyFile, cp, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { cp, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +19,7 @@ import {
 import { repairInChild, verifyInChild } from './store-repair.js';
 import { describeLease, readLease, StoreLease } from './store-lease.js';
 import { checkTables, type TableDamage } from './table-check.js';
+import { salvageTable } from './table-salvage.js';
 
 /**
  * Opening the store's files, with integrity on open:
@@ -34,7 +34,9 @@ import { checkTables, type TableDamage } from './table-check.js';
  *   and the damaged log is kept (it was hard-linked aside before the open);
  * - an empty store where the commit witness says records were committed is refused;
  * - every table block's checksum is checked before LevelDB opens the store (table-check.ts):
- *   LevelDB itself would read a flipped bit as data, and its compactions would launder it.
+ *   LevelDB itself would read a flipped bit as data, and its compactions would launder it. A
+ *   damaged table goes through repair, rewritten first without what cannot be trusted
+ *   (table-salvage.ts).
  */
 export const DB_DIR = 'store';
 export const WITNESS_FILE = 'commit-mark';
@@ -69,6 +71,8 @@ export interface OpenedFiles {
   scan: KeyScan;
   /** Removed by a clean close (StoreRuntime.close). */
   openMarker: string;
+  /** Damage was found while opening (and alarmed): records may be missing, so the queue is compared with the audit trail. */
+  damaged: boolean;
 }
 
 export interface OpenFilesOptions {
@@ -161,6 +165,7 @@ async function repairAside(dataDir: string, dbDir: string): Promise<string> {
     throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store at ${dbDir} is damaged and could not be copied for repair (${failureReason(e)}); nothing was changed`, { cause: e });
   }
   await rm(join(dbDir, 'LOCK'), { force: true });
+  const mended = await mendTables(dbDir);
   const { outcome, setAside } = await repairInChild(dbDir);
   if (!outcome.ok) {
     throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and LevelDB repair failed (${outcome.reason}); the damaged copy is kept at ${kept}`);
@@ -170,7 +175,8 @@ async function repairAside(dataDir: string, dbDir: string): Promise<string> {
   if (!check.ok) {
     throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and still unusable after LevelDB repair (${check.reason}); the damaged copy is kept at ${kept}`);
   }
-  return setAside.length > 0 ? `${kept} (tables set aside as unreadable: ${setAside.join(', ')})` : kept;
+  const notes = [...mended, ...(setAside.length > 0 ? [`tables set aside as unreadable: ${setAside.join(', ')}`] : [])];
+  return notes.length > 0 ? `${kept} (${notes.join('; ')})` : kept;
 }
 
 export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): Promise<OpenedFiles> {
@@ -178,17 +184,19 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   await ensureDbDir(dbDir);
   const witnessFile = join(dataDir, WITNESS_FILE);
   const witnessed = await readWitness(witnessFile);
-  await checkTablesFirst(dataDir, dbDir, opts.alarm);
+  const tableDamage = await checkTablesFirst(dataDir, dbDir);
   const logLinks = await linkLogsAside(dataDir, dbDir);
   const leaseWaitMs = opts.leaseWaitMs ?? 0;
   const marker = join(dataDir, OPEN_MARKER);
   // The last run did not close the store: check it in a child (LevelDB may abort on damage there, not here).
   const unclean = await readFile(marker).then(() => true, () => false);
-  const unsafe = unclean && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir, { compact: (await dataBytes(dbDir)) <= COMPACT_CHECK_MAX_BYTES }) : { ok: true as const };
+  const unsafe = unclean && tableDamage === undefined && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir, { compact: (await dataBytes(dbDir)) <= COMPACT_CHECK_MAX_BYTES }) : { ok: true as const };
   const damageFile = join(dataDir, DAMAGE_FOUND_FILE);
   const noted = await readFile(damageFile, 'utf8').then((t) => `a read while running found: ${t.trim().slice(0, 200)}`, () => undefined);
   try {
-    const files = await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, opts.knownDamage ?? noted ?? (unsafe.ok ? undefined : unsafe.reason), marker, opts);
+    const found = [opts.knownDamage, tableDamage, noted, unsafe.ok ? undefined : `the last run ended without closing the store, and a check found: ${unsafe.reason}`];
+    const knownDamage = found.filter((x) => x !== undefined).join('; ') || undefined;
+    const files = await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, knownDamage, marker, opts);
     if (noted !== undefined) await rm(damageFile, { force: true }); // repaired
     return files;
   } catch (e) {
@@ -217,25 +225,38 @@ function describeTableDamage(d: TableDamage): string {
 }
 
 /**
- * Checks every table before LevelDB opens them; damaged tables are copied aside (once) and
- * raise an alarm. The store still opens: records in intact blocks are good, and what LevelDB
- * reads from a damaged block is authenticated record by record (a damaged value is
- * quarantined); what the alarm adds is the records a damaged key may have hidden.
+ * Checks every table before LevelDB opens them (and before a check after an unclean exit
+ * compacts them, which would launder the damage into a table with good checksums). Damage
+ * found here goes through repair, where the damaged tables are mended first (mendTables).
  */
-async function checkTablesFirst(dataDir: string, dbDir: string, alarm: (a: StoreAlarm) => void): Promise<void> {
-  if (await heldByAnother(dataDir)) return; // its holder checked them when it opened
+async function checkTablesFirst(dataDir: string, dbDir: string): Promise<string | undefined> {
+  if (await heldByAnother(dataDir)) return undefined; // its holder checked them when it opened
   const damage = await checkTables(dbDir);
-  if (damage.length === 0) return;
-  const kept = join(dataDir, DAMAGED_DIR, 'tables');
-  await mkdir(kept, { recursive: true, mode: 0o700 });
-  const tables = [...new Set(damage.map((d) => d.table))];
-  for (const t of tables) await copyFile(join(dbDir, t), join(kept, t), fsConstants.COPYFILE_EXCL).catch(() => undefined);
+  if (damage.length === 0) return undefined;
+  const tables = new Set(damage.map((d) => d.table)).size;
   const shown = damage.slice(0, 5).map(describeTableDamage).join('; ');
-  alarm({
-    code: 'LABEDGE_ERR_STORE_DAMAGED',
-    severity: 'error',
-    message: `${damage.length} block(s) in ${tables.length} table(s) of the store fail their checksum: ${shown}${damage.length > 5 ? '; …' : ''}; copies are kept in ${kept}: records there may be missing or damaged, compare with the audit trail`,
-  });
+  return `${damage.length} block(s) in ${tables} table(s) fail their checksum: ${shown}${damage.length > 5 ? '; …' : ''}`;
+}
+
+/**
+ * In the copy being repaired: every damaged table rewritten with what can be kept of it
+ * (table-salvage.ts), or set aside in lost/ when nothing can. Returns what was done.
+ */
+async function mendTables(dbDir: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const table of new Set((await checkTables(dbDir)).map((d) => d.table))) {
+    const file = join(dbDir, table);
+    const salvage = salvageTable(await readFile(file));
+    if (salvage) {
+      await writeFile(file, salvage.table);
+      done.push(`${table} rewritten without its damaged parts (${salvage.dropped} entr${salvage.dropped === 1 ? 'y' : 'ies'} dropped, ${salvage.kept} kept)`);
+    } else {
+      await mkdir(join(dbDir, 'lost'), { recursive: true });
+      await rename(file, join(dbDir, 'lost', table));
+      done.push(`${table} set aside (nothing in it could be located)`);
+    }
+  }
+  return done;
 }
 
 async function dataBytes(dir: string): Promise<number> {
@@ -258,7 +279,7 @@ async function openWithRepair(
   let opened: { db: StoreDb; scan: KeyScan };
   let repaired = false;
   try {
-    if (knownDamage) throw Object.assign(new Error(`the last open aborted and a check found: ${knownDamage}: Corruption`), { code: 'LEVEL_CORRUPTION' });
+    if (knownDamage) throw Object.assign(new Error(`${knownDamage}: Corruption`), { code: 'LEVEL_CORRUPTION' });
     const onWait = (holder: string): void =>
       opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `the store is held by ${holder}; waiting up to ${Math.round(leaseWaitMs / 1000)} s for it to be released` });
     opened = await openAndScan(dbDir, leaseWaitMs, dataDir, openMarker, onWait);
@@ -274,7 +295,7 @@ async function openWithRepair(
     opts.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
       severity: 'error',
-      message: `the store is damaged (${reason}); the damaged copy is kept at ${kept} and LevelDB repair ran: records may be missing, compare with the audit trail`,
+      message: `the store is damaged (${reason}); the damaged copy is kept at ${kept} and LevelDB repair ran: records may be missing: the queue is compared with the audit trail next`,
     });
     try {
       opened = await openAndScan(dbDir, 0, dataDir, openMarker);
@@ -313,7 +334,7 @@ async function openWithRepair(
     }
     const { lease, previous } = await StoreLease.take(dataDir);
     if (previous) opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `took over a stale lease from ${describeLease(previous)}: its process is gone` });
-    return { db, dbDir, lease, witnessFile, witnessed, scan, openMarker };
+    return { db, dbDir, lease, witnessFile, witnessed, scan, openMarker, damaged: repaired || dropped > 0 || scan.unknown > 0 };
   } catch (e) {
     await db.close().catch(() => undefined);
     throw e;

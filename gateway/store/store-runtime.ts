@@ -37,6 +37,7 @@ export class StoreRuntime {
   /** A reclaiming compaction (capacity.ts) still running: the handle closes after it. */
   private reclaiming: Promise<void> | undefined;
   private damageNoted = false;
+  private shortfall = false;
 
   private constructor(
     private readonly files: OpenedFiles,
@@ -62,14 +63,20 @@ export class StoreRuntime {
     return this.files.scan;
   }
 
+  /** Damage was found while opening (each kind raised its alarm): the queue is compared with the audit trail. */
+  get damaged(): boolean {
+    return this.files.damaged || this.shortfall;
+  }
+
   /** Once the state is loaded: compares it with the witness, then starts witnessing and admitting. */
   start(seq: number, counts: QueueCounts, keyring: StoreKeyring, sealer: RecordSealer, now: () => number): void {
     const witnessed = this.files.witnessed;
     if (witnessed !== undefined && seq < witnessed) {
+      this.shortfall = true;
       this.alarm({
         code: 'LABEDGE_ERR_STORE_DAMAGED',
         severity: 'error',
-        message: `the store reopened at sequence ${seq}, but sequence ${witnessed} had been committed: acknowledged records are missing (a damaged or restored store); compare with the audit trail`,
+        message: `the store reopened at sequence ${seq}, but sequence ${witnessed} had been committed: acknowledged records are missing (a damaged or restored store); the queue is compared with the audit trail next`,
       });
     }
     this.markedSeq = seq;

@@ -13,12 +13,12 @@ import { snappyDecompress } from './snappy.js';
  * Pure over a file's bytes; only checkTables reads the directory.
  */
 
-const FOOTER = 48;
-const TRAILER = 5; // compression type byte + masked CRC-32C
-const MAGIC_LO = 0x8b80fb57;
-const MAGIC_HI = 0xdb477524;
+export const FOOTER = 48;
+export const TRAILER = 5; // compression type byte + masked CRC-32C
+export const MAGIC_LO = 0x8b80fb57;
+export const MAGIC_HI = 0xdb477524;
 
-interface Handle {
+export interface Handle {
   offset: number;
   size: number;
 }
@@ -64,8 +64,11 @@ function readBlock(file: Buffer, h: Handle, limit: number, decode: boolean): Buf
   return `unknown compression type ${type}`;
 }
 
-/** A block's entries as (key, value) pairs; undefined when its layout is inconsistent. */
-function entries(block: Buffer): Array<{ key: Buffer; value: Buffer }> | undefined {
+/**
+ * A block's entries as (key, value) pairs; undefined when its layout is inconsistent. With
+ * `prefix`, the entries that parse before the first that does not (a damaged block's).
+ */
+export function entries(block: Buffer, prefix = false): Array<{ key: Buffer; value: Buffer }> | undefined {
   if (block.length < 4) return undefined;
   const restarts = block.readUInt32LE(block.length - 4);
   const end = block.length - 4 * (restarts + 1);
@@ -76,15 +79,22 @@ function entries(block: Buffer): Array<{ key: Buffer; value: Buffer }> | undefin
     const shared = varint(block, p, end);
     const unshared = shared && varint(block, shared.next, end);
     const valueLen = unshared && varint(block, unshared.next, end);
-    if (!shared || !unshared || !valueLen || shared.value > prev.length) return undefined;
-    const keyEnd = valueLen.next + unshared.value;
-    const valueEnd = keyEnd + valueLen.value;
-    if (valueEnd > end) return undefined;
+    const keyEnd = valueLen ? valueLen.next + (unshared?.value ?? 0) : 0;
+    const valueEnd = valueLen ? keyEnd + valueLen.value : 0;
+    if (!shared || !unshared || !valueLen || shared.value > prev.length || valueEnd > end) return prefix ? out : undefined;
     prev = Buffer.concat([prev.subarray(0, shared.value), block.subarray(valueLen.next, keyEnd)]);
     out.push({ key: prev, value: block.subarray(keyEnd, valueEnd) });
     p = valueEnd;
   }
   return out;
+}
+
+/** A block's contents whatever its checksum says (for salvage): decompressed when marked so; undefined when that fails. */
+export function blockContents(file: Buffer, h: Handle): Buffer | undefined {
+  if (h.offset + h.size + TRAILER > file.length) return undefined;
+  const raw = file.subarray(h.offset, h.offset + h.size);
+  const type = file[h.offset + h.size];
+  return type === 1 ? snappyDecompress(raw) : raw;
 }
 
 /** The user key of an internal key (8-byte sequence/type trailer dropped), when printable. */
@@ -93,15 +103,28 @@ function printableKey(internal: Buffer): string | undefined {
   return /^[\x21-\x7e]+$/.test(text) ? text : undefined; // store keys are printable ASCII; index keys may be shortened (`t` for the last block)
 }
 
-/** Every damaged block of one table file (empty: the table is intact). */
-export function checkTable(file: Buffer): BlockDamage[] {
+/** One data block as the index names it: its separator key, where it is, whether it is intact. */
+export interface IndexedBlock {
+  key: Buffer;
+  handle: Handle;
+  intact: boolean;
+}
+
+export interface TableLayout {
+  damage: BlockDamage[];
+  /** The data blocks, when the index block itself is intact (else nothing can be located). */
+  blocks?: IndexedBlock[];
+}
+
+/** Reads a table's structure and checks every block. */
+export function readTable(file: Buffer): TableLayout {
   if (file.length < FOOTER || file.readUInt32LE(file.length - 8) !== MAGIC_LO || file.readUInt32LE(file.length - 4) !== MAGIC_HI) {
-    return [{ offset: Math.max(0, file.length - FOOTER), what: 'the table footer is missing or damaged (truncated?)' }];
+    return { damage: [{ offset: Math.max(0, file.length - FOOTER), what: 'the table footer is missing or damaged (truncated?)' }] };
   }
   const limit = file.length - FOOTER;
   const meta = handleAt(file, limit, file.length - 8);
   const index = meta && handleAt(file, meta.next, file.length - 8);
-  if (!meta || !index) return [{ offset: limit, what: 'the table footer is damaged' }];
+  if (!meta || !index) return { damage: [{ offset: limit, what: 'the table footer is damaged' }] };
   const damage: BlockDamage[] = [];
   let covered = 0;
   const check = (h: Handle, role: string): Buffer | undefined => {
@@ -113,6 +136,7 @@ export function checkTable(file: Buffer): BlockDamage[] {
     }
     return block;
   };
+  let blocks: IndexedBlock[] | undefined;
   for (const [role, h] of [['meta-index', meta.handle], ['index', index.handle]] as const) {
     const block = check(h, role);
     if (!block) continue;
@@ -121,22 +145,36 @@ export function checkTable(file: Buffer): BlockDamage[] {
       damage.push({ offset: h.offset, what: `${role} block: its entries are malformed` });
       continue;
     }
+    const found: IndexedBlock[] = [];
     let after: string | undefined;
+    let whole = true;
     for (const { key, value } of list) {
       const child = handleAt(value, 0, value.length);
       const upTo = printableKey(key);
-      if (!child) damage.push({ offset: h.offset, what: `${role} block: an entry's block handle is malformed` });
-      else if (!check(child.handle, role === 'index' ? 'data' : 'meta') && role === 'index') {
+      if (!child) {
+        damage.push({ offset: h.offset, what: `${role} block: an entry's block handle is malformed` });
+        whole = false;
+        continue;
+      }
+      const intact = check(child.handle, role === 'index' ? 'data' : 'meta') !== undefined;
+      if (!intact && role === 'index') {
         const last = damage[damage.length - 1] as BlockDamage;
         if (after !== undefined) last.after = after;
         if (upTo !== undefined) last.upTo = upTo;
       }
+      found.push({ key, handle: child.handle, intact });
       after = upTo;
     }
+    if (role === 'index' && whole) blocks = found;
   }
   // Blocks tile the table up to its footer: anything else means a handle was damaged.
   if (damage.length === 0 && covered !== limit) damage.push({ offset: 0, what: `the table's blocks cover ${covered} of ${limit} bytes` });
-  return damage;
+  return blocks ? { damage, blocks } : { damage };
+}
+
+/** Every damaged block of one table file (empty: the table is intact). */
+export function checkTable(file: Buffer): BlockDamage[] {
+  return readTable(file).damage;
 }
 
 export interface TableDamage extends BlockDamage {

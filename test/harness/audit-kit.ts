@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Level } from 'level';
 import { QueueStore } from '../../gateway/store/queue-store.js';
 import { defaultKeyFile } from '../../gateway/config/config.js';
-import type { AuditDraft } from '../../gateway/audit/audit-types.js';
+import { buildEntry } from '../../gateway/audit/audit-codec.js';
+import { GENESIS_HASH, type AuditDraft, type AuditEntry } from '../../gateway/audit/audit-types.js';
 
 /** A real store in a temporary directory, for audit tests: open, reopen, tamper with the raw LevelDB, clean up. */
 export interface AuditStoreKit {
@@ -64,4 +65,14 @@ export function deviceKeyPem(type: 'rsa' | 'ec' | 'ed25519' = 'ec'): string {
         ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
         : generateKeyPairSync('ed25519');
   return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+/** Drafts chained into entries as a store would write them (seq from 1), the i-th at `timeOf(i)`. */
+export function chainOf(drafts: readonly AuditDraft[], timeOf: (i: number) => number = (i) => 1000 + i): AuditEntry[] {
+  let head = { seq: 0, hash: GENESIS_HASH };
+  return drafts.map((d, i) => {
+    const { entry } = buildEntry(head, d, timeOf(i));
+    head = { seq: entry.seq, hash: entry.hash };
+    return entry;
+  });
 }

@@ -1,0 +1,102 @@
+import type { AuditEntry, JsonObject } from './audit-types.js';
+
+/**
+ * Which queue records the audit trail says are still waiting: an inbound record ingested and
+ * not yet transformed, rejected or quarantined; an outbound record transformed and not yet
+ * delivered, dead-lettered or quarantined; a record an operator replayed from the dead letters.
+ * Folded over the chain in order, holding only what is still waiting (about the queue's size).
+ * Pure: the store compares it with what it holds after damage (gateway/store/reconcile.ts).
+ */
+export interface PendingRecord {
+  /** The waiting record: `i-…` or `o-…`. */
+  id: string;
+  /** The inbound id its journey began with: its archived payload (`payloadRef`) holds the raw bytes. */
+  inboundId?: string;
+  sourceId?: string;
+  receivedAt?: number;
+  /** The ingest entry's link metadata (the inbound record's meta). */
+  link?: JsonObject;
+  payloadRef?: string;
+  /** The audit seq of the entry that made it wait. */
+  since: number;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+export class PendingFold {
+  private readonly waiting = new Map<string, PendingRecord>();
+  /** Dead letters by id, with their journey, for an operator's replay of one. */
+  private readonly letters = new Map<string, Omit<PendingRecord, 'id' | 'since'>>();
+
+  add(e: AuditEntry): void {
+    const b = e.body;
+    switch (e.kind) {
+      case 'ingest': {
+        const id = str(b.inboundId);
+        if (!id) return;
+        const link = typeof b.link === 'object' && b.link !== null && !Array.isArray(b.link) ? b.link : undefined;
+        this.waiting.set(id, {
+          id,
+          inboundId: id,
+          ...(str(b.sourceId) !== undefined && { sourceId: str(b.sourceId) }),
+          ...(typeof b.receivedAt === 'number' && { receivedAt: b.receivedAt }),
+          ...(link !== undefined && { link }),
+          ...(str(b.payloadRef) !== undefined && { payloadRef: str(b.payloadRef) }),
+          since: e.seq,
+        });
+        return;
+      }
+      case 'transform': {
+        const from = this.take(str(b.inboundId));
+        const to = str(b.outboundId); // '' when nothing is to be delivered (a host query answered on the line)
+        if (to) this.waiting.set(to, { ...from, inboundId: from?.inboundId ?? str(b.inboundId), id: to, since: e.seq });
+        return;
+      }
+      case 'reject':
+        this.toLetter(this.take(str(b.inboundId)), str(b.deadLetterId));
+        return;
+      case 'deliver':
+        this.take(str(b.outboundId));
+        return;
+      case 'dead-letter':
+        this.toLetter(this.take(str(b.outboundId)), str(b.deadLetterId));
+        return;
+      case 'integrity':
+        this.take(str(b.recordId));
+        return;
+      case 'dlq-access':
+      case 'retention-purge': {
+        const ids = Array.isArray(b.ids) ? b.ids.filter((x): x is string => typeof x === 'string') : [];
+        if (e.kind === 'dlq-access' && b.action === 'dlq-replay' && ids.length === 2) {
+          const [letter, record] = ids as [string, string];
+          const journey = this.letters.get(letter);
+          this.letters.delete(letter);
+          this.waiting.set(record, { ...journey, id: record, since: e.seq });
+        } else if (e.kind === 'retention-purge' || b.action === 'dlq-purge') {
+          for (const id of ids) this.letters.delete(id);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** What is still waiting, oldest first. */
+  records(): PendingRecord[] {
+    return [...this.waiting.values()].sort((a, b) => a.since - b.since);
+  }
+
+  private take(id: string | undefined): PendingRecord | undefined {
+    if (id === undefined) return undefined;
+    const r = this.waiting.get(id);
+    this.waiting.delete(id);
+    return r;
+  }
+
+  private toLetter(from: PendingRecord | undefined, letterId: string | undefined): void {
+    if (!from || !letterId) return;
+    const { id: _id, since: _since, ...journey } = from;
+    this.letters.set(letterId, journey);
+  }
+}
