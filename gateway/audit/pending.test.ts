@@ -17,9 +17,10 @@ const step = fc.record({
   source: fc.nat(2),
 }) as fc.Arbitrary<Step>;
 
-function simulate(steps: Step[]): { drafts: AuditDraft[]; waiting: Map<string, string> } {
+function simulate(steps: Step[]): { drafts: AuditDraft[]; waiting: Map<string, string>; kept: Set<string> } {
   const waiting = new Map<string, string>(); // id → the inbound id of its journey
-  const letters = new Map<string, string>();
+  const letters = new Map<string, string>(); // replayable dead letters → the inbound id of their journey
+  const quarantined = new Set<string>(); // integrity dead letters: kept, never replayed
   const drafts: AuditDraft[] = [];
   let seq = 0;
   const nth = <T>(xs: T[], n: number): T | undefined => xs[n % Math.max(1, xs.length)];
@@ -69,7 +70,9 @@ function simulate(steps: Step[]): { drafts: AuditDraft[]; waiting: Map<string, s
         const id = nth([...waiting.keys()], s.pick);
         if (!id) break;
         waiting.delete(id);
-        drafts.push({ kind: 'integrity', body: { recordId: id, reasonCode: 'integrity', detail: 'x', deadLetterId: `d-${++seq}` } });
+        const letter = `d-${++seq}`;
+        quarantined.add(letter);
+        drafts.push({ kind: 'integrity', body: { recordId: id, reasonCode: 'integrity', detail: 'x', deadLetterId: letter } });
         break;
       }
       case 'replay': {
@@ -82,9 +85,10 @@ function simulate(steps: Step[]): { drafts: AuditDraft[]; waiting: Map<string, s
         break;
       }
       case 'purge': {
-        const letter = nth([...letters.keys()], s.pick);
+        const letter = nth([...letters.keys(), ...quarantined], s.pick);
         if (!letter) break;
         letters.delete(letter);
+        quarantined.delete(letter);
         drafts.push({ kind: s.pick % 2 ? 'retention-purge' : 'dlq-access', body: { rule: 'dead-letter-days', action: 'dlq-purge', ids: [letter] } });
         break;
       }
@@ -92,13 +96,13 @@ function simulate(steps: Step[]): { drafts: AuditDraft[]; waiting: Map<string, s
         drafts.push({ kind: 'app-start', body: { deviceId: 'box' } });
     }
   }
-  return { drafts, waiting };
+  return { drafts, waiting, kept: new Set([...letters.keys(), ...quarantined]) };
 }
 
-test('the records the fold says are waiting are exactly the ones the queue holds, with the journey that restores them', () => {
+test('the records the fold says are waiting, and the dead letters it says are kept, are exactly the queue\'s, with the journey that restores them', () => {
   fc.assert(
     fc.property(fc.array(step, { maxLength: 120 }), (steps) => {
-      const { drafts, waiting } = simulate(steps);
+      const { drafts, waiting, kept } = simulate(steps);
       const fold = new PendingFold();
       for (const e of chainOf(drafts)) fold.add(e);
       const records = fold.records();
@@ -108,6 +112,7 @@ test('the records the fold says are waiting are exactly the ones the queue holds
         assert.equal(r.inboundId, origin, r.id);
         assert.equal(r.payloadRef, `r-${origin?.slice(2)}`, r.id);
       }
+      assert.deepEqual(fold.deadLetters().map((r) => r.id).sort(), [...kept].sort());
       // Oldest first.
       assert.deepEqual(records.map((r) => r.since), records.map((r) => r.since).sort((a, b) => a - b));
     }),

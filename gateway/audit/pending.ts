@@ -4,6 +4,7 @@ import type { AuditEntry, JsonObject } from './audit-types.js';
  * Which queue records the audit trail says are still waiting: an inbound record ingested and
  * not yet transformed, rejected or quarantined; an outbound record transformed and not yet
  * delivered, dead-lettered or quarantined; a record an operator replayed from the dead letters.
+ * And which dead letters it says are kept (not replayed, purged or expired).
  * Folded over the chain in order, holding only what is still waiting (about the queue's size).
  * Pure: the store compares it with what it holds after damage (gateway/store/reconcile.ts).
  */
@@ -25,8 +26,8 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
 
 export class PendingFold {
   private readonly waiting = new Map<string, PendingRecord>();
-  /** Dead letters by id, with their journey, for an operator's replay of one. */
-  private readonly letters = new Map<string, Omit<PendingRecord, 'id' | 'since'>>();
+  /** Dead letters by id, with their journey (for an operator's replay of one). */
+  private readonly letters = new Map<string, PendingRecord>();
 
   add(e: AuditEntry): void {
     const b = e.body;
@@ -53,16 +54,17 @@ export class PendingFold {
         return;
       }
       case 'reject':
-        this.toLetter(this.take(str(b.inboundId)), str(b.deadLetterId));
+        this.toLetter(this.take(str(b.inboundId)) ?? { id: str(b.inboundId) ?? '', since: e.seq }, str(b.deadLetterId), e.seq);
         return;
       case 'deliver':
         this.take(str(b.outboundId));
         return;
       case 'dead-letter':
-        this.toLetter(this.take(str(b.outboundId)), str(b.deadLetterId));
+        this.toLetter(this.take(str(b.outboundId)) ?? { id: str(b.outboundId) ?? '', since: e.seq }, str(b.deadLetterId), e.seq);
         return;
       case 'integrity':
-        this.take(str(b.recordId));
+        // A quarantined record becomes a dead letter too (it cannot be replayed, but it is kept).
+        this.toLetter(this.take(str(b.recordId)) ?? { id: str(b.recordId) ?? '', since: e.seq }, str(b.deadLetterId), e.seq);
         return;
       case 'dlq-access':
       case 'retention-purge': {
@@ -87,6 +89,11 @@ export class PendingFold {
     return [...this.waiting.values()].sort((a, b) => a.since - b.since);
   }
 
+  /** The dead letters kept, oldest first (`id` is the dead letter's). */
+  deadLetters(): PendingRecord[] {
+    return [...this.letters.values()].sort((a, b) => a.since - b.since);
+  }
+
   private take(id: string | undefined): PendingRecord | undefined {
     if (id === undefined) return undefined;
     const r = this.waiting.get(id);
@@ -94,9 +101,8 @@ export class PendingFold {
     return r;
   }
 
-  private toLetter(from: PendingRecord | undefined, letterId: string | undefined): void {
-    if (!from || !letterId) return;
-    const { id: _id, since: _since, ...journey } = from;
-    this.letters.set(letterId, journey);
+  private toLetter(from: PendingRecord, letterId: string | undefined, seq: number): void {
+    if (!letterId) return;
+    this.letters.set(letterId, { ...from, id: letterId, since: seq });
   }
 }

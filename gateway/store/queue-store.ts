@@ -19,7 +19,7 @@ import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
 import { OutboundReads } from './outbound-reads.js';
-import { describeReconcile, reconcileWithAudit } from './reconcile.js';
+import { describeReconcile, reconcileWithAudit, type ReconcileResult } from './reconcile.js';
 import { classifyOpenFailure, failureReason, hasDataFiles, isCorruption, type StoreDb } from './store-db.js';
 import { notFound } from './store-errors.js';
 import { claimStoreFormat } from './store-format.js';
@@ -199,12 +199,19 @@ export class QueueStore {
 
   /** After damage: every record the audit trail says is waiting is here, or restored, or named (reconcile.ts). */
   private async reconcile(): Promise<void> {
-    const r = await reconcileWithAudit({ ...this.internals, audit: this.audit });
+    let r: ReconcileResult;
+    try {
+      r = await reconcileWithAudit({ ...this.internals, audit: this.audit });
+    } catch (e) {
+      // The store is usable; only the comparison failed. Said, not fatal.
+      this.runtime.alarm({ code: 'LABEDGE_ERR_STORE_DAMAGED', severity: 'error', message: `the queue could not be compared with the audit trail after the damage (${failureReason(e)}): records may be missing` });
+      return;
+    }
     const found = r.restored.length > 0 || r.lost.length > 0 || r.partial;
     this.runtime.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
       severity: found ? 'error' : 'info',
-      message: found ? describeReconcile(r) : `compared with the audit trail after the damage: all ${r.waiting} record(s) it says are waiting are here`,
+      message: found ? describeReconcile(r) : `compared with the audit trail after the damage: all ${r.waiting} record(s) it says are waiting or kept are here`,
     });
   }
 

@@ -59,7 +59,7 @@ describe('reconciling the queue with the audit trail after damage', () => {
     await damage([key(ids[0] ?? ''), key(outboundId)]);
     const { store, alarms } = await reopen();
     try {
-      const alarm = alarms.find((a) => /waiting record/.test(a.message));
+      const alarm = alarms.find((a) => /waiting or kept/.test(a.message));
       assert.ok(alarm, JSON.stringify(alarms));
       assert.equal(alarm.severity, 'error');
       assert.match(alarm.message, /2 restored from their archived raw messages/);
@@ -79,19 +79,26 @@ describe('reconciling the queue with the audit trail after damage', () => {
     // Reconciled once: the next (clean but for the stray key) open finds nothing missing.
     const again = await reopen();
     await again.store.close();
-    assert.ok(again.alarms.some((a) => a.severity === 'info' && /all 3 record\(s\) it says are waiting are here/.test(a.message)), JSON.stringify(again.alarms));
+    assert.ok(again.alarms.some((a) => a.severity === 'info' && /all 3 record\(s\) it says are waiting or kept are here/.test(a.message)), JSON.stringify(again.alarms));
   });
 
-  it('names a waiting record whose raw bytes are gone too, so the instrument can send it again', async () => {
+  it('names a waiting record whose raw bytes are gone too, and a lost dead letter, so the instrument can send them again', async () => {
     const { ids } = await build();
     const third = ids[2] ?? '';
-    await damage([key(third), `r!${third.slice(2)}`]);
+    const before = await QueueStore.open({ dataDir, keyFile });
+    await before.rejected(ids[0] ?? '', { reasonCode: 'mapping-error', detail: 'P.5' });
+    const [letter] = await before.listDeadLetters(10);
+    await before.close();
+    assert.ok(letter);
+    await damage([key(third), `r!${third.slice(2)}`, key(letter.id)]);
     const { store, alarms } = await reopen();
     try {
       const alarm = alarms.find((a) => /cannot be restored/.test(a.message));
       assert.ok(alarm, JSON.stringify(alarms));
       assert.match(alarm.message, new RegExp(`${third} \\(analyzer-1, received 2026-12-04T08:03:00.000Z\\)`));
-      assert.deepEqual((await store.listInbound(10)).map((r) => r.id), [ids[0]]);
+      assert.match(alarm.message, new RegExp(`${letter.id} \\(analyzer-1, received 2026-12-04T08:01:00.000Z\\)`));
+      assert.deepEqual((await store.listInbound(10)).map((r) => r.id), []);
+      assert.deepEqual(await store.listDeadLetters(10), []);
       assert.doesNotMatch(JSON.stringify(alarms), /QUIXOTE|PID-/);
     } finally {
       await store.close();

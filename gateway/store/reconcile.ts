@@ -16,10 +16,10 @@ import type { StoreInternals } from './store-internals.js';
  * Runs only after damage: it reads the whole chain.
  */
 export interface ReconcileResult {
-  /** Records the trail says are waiting. */
+  /** Records the trail says are waiting, and dead letters it says are kept. */
   waiting: number;
   restored: string[];
-  /** Waiting, missing, and no raw bytes left to restore them from: `id (source, received time)`. */
+  /** Waiting (or kept dead letters), missing, and not restored: `id (source, received time)`. */
   lost: string[];
   /** The trail itself could not be read to the end (damage there too): the comparison is partial. */
   partial: boolean;
@@ -56,8 +56,9 @@ function metaOf(link: JsonObject | undefined): codec.Meta | undefined {
   return Object.keys(meta).length > 0 ? meta : undefined;
 }
 
+const MAX_DATE_MS = 8.64e15;
 const describe = (p: PendingRecord): string =>
-  `${p.id} (${p.sourceId ?? 'unknown source'}${p.receivedAt !== undefined ? `, received ${new Date(p.receivedAt).toISOString()}` : ''})`;
+  `${p.id} (${p.sourceId ?? 'unknown source'}${p.receivedAt !== undefined && Math.abs(p.receivedAt) <= MAX_DATE_MS ? `, received ${new Date(p.receivedAt).toISOString()}` : ''})`;
 
 export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
   const fold = new PendingFold();
@@ -100,6 +101,17 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
     puts.push({ type: 'put', key, value: d.sealer.seal(key, codec.encodeInbound(body)) });
     result.restored.push(rk.idOfKey(key));
   }
+  // A dead letter waits for an operator: one the store lost is named (its raw bytes, if kept, are in the archive).
+  const letters = fold.deadLetters();
+  result.waiting += letters.length;
+  for (let i = 0; i < letters.length; i += BATCH) {
+    const chunk = letters.slice(i, i + BATCH);
+    const keys = chunk.map((p) => rk.keyOfId(p.id, 'deadLetter') ?? '');
+    const found = await d.db.getMany(keys).catch((e: unknown) => (isCorruption(e) ? keys.map(() => Buffer.alloc(0)) : Promise.reject(e)));
+    chunk.forEach((p, k) => {
+      if (keys[k] !== '' && found[k] === undefined) result.lost.push(describe(p));
+    });
+  }
   if (puts.length === 0 && result.lost.length === 0 && !partial) return result;
   // Each batch of restored records carries the audit entry that explains them.
   for (let i = 0; i === 0 || i < puts.length; i += BATCH) {
@@ -114,9 +126,9 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
 
 /** The alarm text for a reconciliation that found something (PHI-free: ids, instrument ids, times). */
 export function describeReconcile(r: ReconcileResult): string {
-  const parts = r.restored.length + r.lost.length > 0 ? [`the audit trail names ${r.restored.length + r.lost.length} waiting record(s) the damaged store had lost`] : [`no record the audit trail says is waiting is missing`];
+  const parts = r.restored.length + r.lost.length > 0 ? [`the audit trail names ${r.restored.length + r.lost.length} record(s) waiting or kept that the damaged store had lost`] : [`no record the audit trail says is waiting or kept is missing`];
   if (r.restored.length > 0) parts.push(`${r.restored.length} restored from their archived raw messages and queued again (${r.restored.slice(0, LIST_MAX).join(', ')}${r.restored.length > LIST_MAX ? ', …' : ''}): upstream writes are conditional, so a second delivery duplicates nothing`);
-  if (r.lost.length > 0) parts.push(`${r.lost.length} cannot be restored (no raw bytes left): have the instrument send them again: ${r.lost.slice(0, LIST_MAX).join('; ')}${r.lost.length > LIST_MAX ? '; …' : ''}`);
+  if (r.lost.length > 0) parts.push(`${r.lost.length} cannot be restored (raw bytes gone, or a dead letter, d-…): have the instrument send them again: ${r.lost.slice(0, LIST_MAX).join('; ')}${r.lost.length > LIST_MAX ? '; …' : ''}`);
   if (r.partial) parts.push('but the audit trail itself is damaged, so this comparison is partial: records it can no longer name may be missing');
   return parts.join('; ');
 }

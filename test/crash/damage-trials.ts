@@ -26,6 +26,10 @@ export interface DamageReport {
   silent: number;
   /** Opens LevelDB aborted (SIGABRT) before a fresh process handled the damage. */
   aborts: number;
+  /** Records gone in all trials that opened (each under some alarm, or the trial is silent). */
+  missing: number;
+  /** Of those, the ones an alarm names by id (the audit trail still knew them), so the lab can have them sent again. */
+  named: number;
   details: string[];
 }
 
@@ -47,7 +51,7 @@ const seqOfId = (id: string): number | undefined => {
   return m?.[1] ? parseInt(m[1], 16) : undefined;
 };
 const seqOfDetail = (detail: string): number | undefined => {
-  const m = /at [io]!(?:[0-9a-f]{8}!)?([0-9a-f]{16}) /.exec(detail);
+  const m = /at [ior]!(?:[0-9a-f]{8}!)?([0-9a-f]{16}) /.exec(detail); // r!: its archived payload failed
   return m?.[1] ? parseInt(m[1], 16) : undefined;
 };
 
@@ -128,6 +132,8 @@ interface TrialOutcome {
   kind: 'opened' | 'refused';
   code?: string;
   missing: number;
+  /** Missing records whose id an alarm names. */
+  named?: number;
   quarantined: number;
   alarms: number;
   errorAlarms: number;
@@ -145,8 +151,10 @@ export async function openAndSurvey(dataDir: string, keyFile: string, seqs: numb
   }
   try {
     const { present, quarantined, damagedLetters } = await survey(store);
-    const missing = seqs.filter((s) => !present.has(s) && !quarantined.has(s)).length;
-    return { kind: 'opened', missing, quarantined: quarantined.size + damagedLetters, alarms: alarms.length, errorAlarms: alarms.filter((a) => a.severity === 'error').length };
+    const gone = seqs.filter((s) => !present.has(s) && !quarantined.has(s));
+    const said = alarms.map((a) => a.message).join('\n');
+    const named = gone.filter((s) => said.includes(`-${s.toString(16).padStart(16, '0')} (`)).length;
+    return { kind: 'opened', missing: gone.length, named, quarantined: quarantined.size + damagedLetters, alarms: alarms.length, errorAlarms: alarms.filter((a) => a.severity === 'error').length };
   } catch (e) {
     if (!isLabedgeError(e)) throw e;
     return { kind: 'refused', code: e.code, missing: 0, quarantined: 0, alarms: alarms.length, errorAlarms: 0 };
@@ -178,7 +186,7 @@ async function openInChild(dataDir: string, keyFile: string, seqs: number[]): Pr
 }
 
 export async function runDamageTrials(trials: number, seed = Date.now(), log: (line: string) => void = () => undefined): Promise<DamageReport> {
-  const report: DamageReport = { trials, intact: 0, detected: 0, refused: 0, silent: 0, aborts: 0, details: [] };
+  const report: DamageReport = { trials, intact: 0, detected: 0, refused: 0, silent: 0, aborts: 0, missing: 0, named: 0, details: [] };
   for (let t = 0; t < trials; t++) {
     const trialSeed = seed + t;
     const rand = seeded(trialSeed);
@@ -200,13 +208,15 @@ export async function runDamageTrials(trials: number, seed = Date.now(), log: (l
         log(`${prefix}: refused with ${outcome.code}`);
       } else {
         const { missing, quarantined, errorAlarms } = outcome;
+        report.missing += missing;
+        report.named += outcome.named ?? 0;
         if (missing === 0 && quarantined === 0 && errorAlarms === 0) report.intact += 1;
         else if (missing === 0 || errorAlarms > 0 || quarantined >= missing) report.detected += 1;
         else {
           report.silent += 1;
           report.details.push(`${prefix}: ${missing} record(s) lost without an alarm`);
         }
-        log(`${prefix}: ${missing} missing, ${quarantined} quarantined, ${outcome.alarms} alarm(s)`);
+        log(`${prefix}: ${missing} missing (${outcome.named ?? 0} named), ${quarantined} quarantined, ${outcome.alarms} alarm(s)`);
       }
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -38,7 +38,7 @@ if (report.refusedButDelivered > 0) log(`problem: ${report.refusedButDelivered} 
 const damage = await runDamageTrials(damageTrials, seed, log);
 for (const d of damage.details) log(`silent loss: ${d}`);
 process.stdout.write(
-  `damage trials=${damage.trials} intact=${damage.intact} detected=${damage.detected} refused=${damage.refused} silent=${damage.silent} seed=${seed}\n`,
+  `damage trials=${damage.trials} intact=${damage.intact} detected=${damage.detected} refused=${damage.refused} silent=${damage.silent} missing=${damage.missing} named=${damage.named} seed=${seed}\n`,
 );
 process.stdout.write(`${crashLine(report)}\n`);
 const bad = report.lost + report.duplicates + report.reordered + report.refusedButDelivered + report.problems.length + damage.silent;
