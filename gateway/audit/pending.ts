@@ -23,14 +23,25 @@ export interface PendingRecord {
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+/** The sequence number in a record id (`i-…`, `o-<source>-…`, `d-…`: the last 16 hex digits). */
+const seqOfId = (v: unknown): number => {
+  const m = typeof v === 'string' ? /^[iod]-(?:[0-9a-f]{8}-)?([0-9a-f]{16})$/.exec(v) : null;
+  return m?.[1] ? parseInt(m[1], 16) : 0;
+};
+const ID_FIELDS = ['inboundId', 'outboundId', 'deadLetterId', 'recordId'] as const;
 
 export class PendingFold {
   private readonly waiting = new Map<string, PendingRecord>();
   /** Dead letters by id, with their journey (for an operator's replay of one). */
   private readonly letters = new Map<string, PendingRecord>();
 
+  /** The highest record sequence number any entry names: a store must never hand it out again. */
+  maxSeq = 0;
+
   add(e: AuditEntry): void {
     const b = e.body;
+    for (const f of ID_FIELDS) this.maxSeq = Math.max(this.maxSeq, seqOfId(b[f]));
+    if (Array.isArray(b.ids)) for (const id of b.ids) this.maxSeq = Math.max(this.maxSeq, seqOfId(id));
     switch (e.kind) {
       case 'ingest': {
         const id = str(b.inboundId);

@@ -155,7 +155,7 @@ export class QueueStore {
       await claimStoreFormat(db, sealer);
       const state = await loadStoreState(db, sealer, runtime.scan);
       const clock = opts.clock ?? { now: () => Date.now() };
-      runtime.start(state.seq, state.counts, keyring, sealer, () => clock.now());
+      state.seq = runtime.start(state.seq, state.counts, keyring, sealer, () => clock.now());
       const store = new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 0, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
       if (runtime.damaged) await store.reconcile();
       return store;
@@ -207,7 +207,7 @@ export class QueueStore {
       this.runtime.alarm({ code: 'LABEDGE_ERR_STORE_DAMAGED', severity: 'error', message: `the queue could not be compared with the audit trail after the damage (${failureReason(e)}): records may be missing` });
       return;
     }
-    const found = r.restored.length > 0 || r.lost.length > 0 || r.partial;
+    const found = r.restored.length > 0 || r.lost.length > 0 || r.unsure.length > 0 || r.partial;
     this.runtime.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
       severity: found ? 'error' : 'info',

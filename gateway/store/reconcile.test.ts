@@ -105,6 +105,44 @@ describe('reconciling the queue with the audit trail after damage', () => {
     }
   });
 
+  it('a restored record keeps its number: the next message takes a new one (the damage took the sequence mark too)', async () => {
+    const { ids } = await build();
+    await damage([key(ids[2] ?? ''), 'm!seq']);
+    const { store, alarms } = await reopen();
+    try {
+      assert.ok(alarms.some((a) => /1 restored/.test(a.message)), JSON.stringify(alarms));
+      const next = await store.commitInbound({ sourceId: 'analyzer-1', raw: raw(4), receivedAt: Date.UTC(2026, 11, 4, 8, 4) });
+      assert.equal(next, 'i-0000000000000004');
+      const byId = new Map((await store.listInbound(10)).map((r) => [r.id, r.raw?.toString()]));
+      assert.equal(byId.get(ids[2] ?? ''), raw(3).toString(), 'the restored message is still message 3');
+      assert.equal(byId.get(next), raw(4).toString());
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a record whose finishing audit entry the damage took is named, never restored (it may have been delivered)', async () => {
+    const { ids, outboundId } = await build();
+    // Deliver the outbound record, then lose the deliver entry with the damage: the trail still says it waits.
+    const s = await QueueStore.open({ dataDir, keyFile });
+    await s.delivered(outboundId);
+    let deliverKey = '';
+    for await (const e of s.audit.entries()) if (e.kind === 'deliver') deliverKey = `a!${e.seq.toString(16).padStart(16, '0')}`;
+    await s.close();
+    assert.ok(deliverKey);
+    await damage([deliverKey]);
+    const { store, alarms } = await reopen();
+    try {
+      const alarm = alarms.find((a) => /not restored, because the audit trail has a gap/.test(a.message));
+      assert.ok(alarm, JSON.stringify(alarms));
+      assert.match(alarm.message, new RegExp(outboundId));
+      assert.deepEqual((await store.listInbound(10)).map((r) => r.id), [ids[0], ids[2]], 'nothing brought back');
+      assert.equal((await store.stats()).outbound, 0);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('does nothing, and reads no trail, when nothing was damaged', async () => {
     await build();
     const { store, alarms } = await reopen();

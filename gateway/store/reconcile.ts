@@ -21,6 +21,12 @@ export interface ReconcileResult {
   restored: string[];
   /** Waiting (or kept dead letters), missing, and not restored: `id (source, received time)`. */
   lost: string[];
+  /**
+   * Missing, but the trail has a gap after the entry that made them wait: the entry that
+   * finished them may be what is gone. Named, never restored (that could bring back a
+   * delivered or dead-lettered message).
+   */
+  unsure: string[];
   /** The trail itself could not be read to the end (damage there too): the comparison is partial. */
   partial: boolean;
 }
@@ -31,7 +37,7 @@ const LIST_MAX = 20;
 const BATCH = 1000;
 
 const summary = (r: ReconcileResult): string =>
-  `reconciled the queue with the audit trail after damage: ${r.restored.length} restored, ${r.lost.length} lost${r.partial ? ', the trail itself is damaged (partial)' : ''}`;
+  `reconciled the queue with the audit trail after damage: ${r.restored.length} restored, ${r.lost.length} lost, ${r.unsure.length} possibly lost${r.partial ? ', the trail itself is damaged (partial)' : ''}`;
 
 /** The sequence number a restored inbound record takes: the waiting record's own. */
 function seqOf(id: string): number | undefined {
@@ -62,24 +68,29 @@ const describe = (p: PendingRecord): string =>
 
 export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
   const fold = new PendingFold();
-  let partial = false;
   let last = 0;
+  /** The last audit seq the trail lacks (entries missing or unreadable): it cannot vouch for what they held. */
+  let gapUpTo = 0;
   try {
     for await (const e of d.audit.entries()) {
-      if (e.seq !== last + 1) partial = true; // entries missing or unreadable: the trail cannot vouch for what they held
+      if (e.seq !== last + 1) gapUpTo = e.seq - 1;
       last = e.seq;
       fold.add(e);
     }
   } catch (e) {
     if (!isCorruption(e)) throw e;
-    partial = true;
+    gapUpTo = Number.POSITIVE_INFINITY;
   }
   const mark = await d.audit.readHeadMark().catch(() => 'unreadable' as const);
-  if (mark === 'unreadable' || (mark !== undefined && mark.seq > last)) partial = true;
+  if (mark === 'unreadable' || (mark === undefined && last > 0)) gapUpTo = Number.POSITIVE_INFINITY; // the end of the trail is unknown
+  else if (mark !== undefined && mark.seq > last) gapUpTo = mark.seq;
+  const partial = gapUpTo > 0;
+  // Numbers the trail names are taken, whether or not their records survived.
+  d.state.seq = Math.max(d.state.seq, fold.maxSeq);
   const sourceNos = new Map<string, number>();
   for (const [no, id] of d.state.sourceIds) if (id !== undefined) sourceNos.set(id, no);
   const waiting = fold.records();
-  const result: ReconcileResult = { waiting: waiting.length, restored: [], lost: [], partial };
+  const result: ReconcileResult = { waiting: waiting.length, restored: [], lost: [], unsure: [], partial };
   const puts: Array<{ type: 'put'; key: string; value: Buffer }> = [];
   for (const p of waiting) {
     const seq = seqOf(p.id);
@@ -88,6 +99,10 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
     // A value that cannot be read is there: it is quarantined when the queue reads it.
     const found = await d.db.getMany(keys).catch((e: unknown) => (isCorruption(e) ? keys.map(() => Buffer.alloc(0)) : Promise.reject(e)));
     if (found.some((v) => v !== undefined)) continue;
+    if (p.since <= gapUpTo) {
+      result.unsure.push(describe(p));
+      continue;
+    }
     const payload = p.payloadRef === undefined ? 'expired' : await d.audit.readPayload(p.payloadRef);
     if (typeof payload === 'string' || payload.sourceId !== p.sourceId) {
       result.lost.push(describe(p));
@@ -109,15 +124,18 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
     const keys = chunk.map((p) => rk.keyOfId(p.id, 'deadLetter') ?? '');
     const found = await d.db.getMany(keys).catch((e: unknown) => (isCorruption(e) ? keys.map(() => Buffer.alloc(0)) : Promise.reject(e)));
     chunk.forEach((p, k) => {
-      if (keys[k] !== '' && found[k] === undefined) result.lost.push(describe(p));
+      if (keys[k] !== '' && found[k] === undefined) (p.since <= gapUpTo ? result.unsure : result.lost).push(describe(p));
     });
   }
-  if (puts.length === 0 && result.lost.length === 0 && !partial) return result;
+  if (puts.length === 0 && result.lost.length === 0 && result.unsure.length === 0 && !partial) return result;
   // Each batch of restored records carries the audit entry that explains them.
   for (let i = 0; i === 0 || i < puts.length; i += BATCH) {
     const chunk = puts.slice(i, i + BATCH);
     const body: JsonObject = { issues: [summary(result)], restored: chunk.map((op) => rk.idOfKey(op.key)) };
-    if (i === 0) body.lost = result.lost.slice(0, BATCH);
+    if (i === 0) {
+      body.lost = result.lost.slice(0, BATCH);
+      body.unsure = result.unsure.slice(0, BATCH);
+    }
     await d.submit([...chunk, d.auditOp({ kind: 'audit-recovery', body })]);
     d.state.counts.inbound += chunk.length;
   }
@@ -126,9 +144,10 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
 
 /** The alarm text for a reconciliation that found something (PHI-free: ids, instrument ids, times). */
 export function describeReconcile(r: ReconcileResult): string {
-  const parts = r.restored.length + r.lost.length > 0 ? [`the audit trail names ${r.restored.length + r.lost.length} record(s) waiting or kept that the damaged store had lost`] : [`no record the audit trail says is waiting or kept is missing`];
+  const parts = r.restored.length + r.lost.length + r.unsure.length > 0 ? [`the audit trail names ${r.restored.length + r.lost.length + r.unsure.length} record(s) waiting or kept that the damaged store had lost`] : [`no record the audit trail says is waiting or kept is missing`];
   if (r.restored.length > 0) parts.push(`${r.restored.length} restored from their archived raw messages and queued again (${r.restored.slice(0, LIST_MAX).join(', ')}${r.restored.length > LIST_MAX ? ', …' : ''}): upstream writes are conditional, so a second delivery duplicates nothing`);
   if (r.lost.length > 0) parts.push(`${r.lost.length} cannot be restored (raw bytes gone, or a dead letter, d-…): have the instrument send them again: ${r.lost.slice(0, LIST_MAX).join('; ')}${r.lost.length > LIST_MAX ? '; …' : ''}`);
-  if (r.partial) parts.push('but the audit trail itself is damaged, so this comparison is partial: records it can no longer name may be missing');
+  if (r.unsure.length > 0) parts.push(`${r.unsure.length} missing but not restored, because the audit trail has a gap after them (what finished them may be what is gone): check them upstream before having them sent again: ${r.unsure.slice(0, LIST_MAX).join('; ')}${r.unsure.length > LIST_MAX ? '; …' : ''}`);
+  if (r.partial) parts.push('the audit trail itself is damaged, so this comparison is partial: records it can no longer name may be missing');
   return parts.join('; ');
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -204,6 +204,38 @@ describe('integrity on open', () => {
     const { store, alarms } = await openWithAlarms();
     assert.equal((await store.stats()).inbound, 2);
     assert.ok(alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_INTEGRITY' && /1 stored keys/.test(a.message)));
+  });
+
+  it("LevelDB's own leftovers after a crash (a table file the MANIFEST does not list) are not damage", async () => {
+    await commit(5, 'A');
+    await commit(0, 'x');
+    const [table] = await files('.ldb');
+    assert.ok(table);
+    // As a SIGKILL during a compaction leaves them: an empty output, and one cut before its footer.
+    await writeFile(join(dataDir, 'store', '000900.ldb'), Buffer.alloc(0));
+    await writeFile(join(dataDir, 'store', '000901.ldb'), (await readFile(table)).subarray(0, 1000));
+    const { store, alarms } = await openWithAlarms();
+    assert.deepEqual(alarms, []);
+    assert.equal((await store.stats()).inbound, 5);
+  });
+
+  it('a store another process holds is never moved for repair, even when a note says it is damaged', async () => {
+    const holder = await QueueStore.open({ dataDir, keyFile });
+    try {
+      await holder.commitInbound({ sourceId: 'analyzer-1', raw: Buffer.from('H|\\^&\rL|1|N\r'), receivedAt: 1 });
+      holder.noteFailure(Object.assign(new Error('Corruption: block checksum mismatch'), { code: 'LEVEL_CORRUPTION' }));
+      await new Promise((r) => setTimeout(r, 50)); // the note is written in the background
+      // Another process (an operator's CLI, say) opens the store meanwhile: refused, nothing moved.
+      await assert.rejects(QueueStore.open({ dataDir, keyFile }), codeOf('LABEDGE_ERR_STORE_LOCKED'));
+      assert.ok(!(await readdir(dataDir)).includes('damaged'));
+      await holder.commitInbound({ sourceId: 'analyzer-1', raw: Buffer.from('H|\\^&\rL|1|N\r'), receivedAt: 2 });
+    } finally {
+      await holder.close();
+    }
+    // Once released, the next open repairs; both acknowledged records are there.
+    const { store, alarms } = await openWithAlarms();
+    assert.ok(alarms.some((a) => /a read while running found/.test(a.message)));
+    assert.equal((await store.stats()).inbound, 2);
   });
 
   it('a clean reopen raises no alarm and leaves nothing behind', async () => {

@@ -1,5 +1,4 @@
 import { cp, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabedgeError } from '../core/errors.js';
@@ -16,9 +15,9 @@ import {
   openLevel,
   type StoreDb,
 } from './store-db.js';
-import { repairInChild, verifyInChild } from './store-repair.js';
+import { heldByAnotherProcess, repairInChild, verifyInChild } from './store-repair.js';
 import { describeLease, readLease, StoreLease } from './store-lease.js';
-import { checkTables, type TableDamage } from './table-check.js';
+import { checkTables, tableFiles, type TableDamage } from './table-check.js';
 import { salvageTable } from './table-salvage.js';
 
 /**
@@ -152,6 +151,22 @@ async function openAndScan(dbDir: string, leaseWaitMs: number, dataDir: string, 
   }
 }
 
+/**
+ * Waits (up to `waitMs`) until no process holds the store's LevelDB lock: a repair moves the
+ * directory, which under a running writer would split the store in two.
+ */
+async function untilUnheld(dataDir: string, dbDir: string, waitMs: number, onWait: (holder: string) => void): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let said = false; await heldByAnotherProcess(dbDir); said = true) {
+    const holder = describeLease(await readLease(dataDir));
+    if (Date.now() >= deadline) {
+      throw new LabedgeError('LABEDGE_ERR_STORE_LOCKED', `the store at ${dbDir} needs repair, which waits until no process holds it; it is held by ${holder}`);
+    }
+    if (!said) onWait(holder);
+    await sleep(500);
+  }
+}
+
 /** Keeps the damaged directory, repairs a copy in its place. Returns where the damaged copy is. */
 async function repairAside(dataDir: string, dbDir: string): Promise<string> {
   const kept = join(dataDir, DAMAGED_DIR, `${stampNow()}-store`);
@@ -184,7 +199,7 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   await ensureDbDir(dbDir);
   const witnessFile = join(dataDir, WITNESS_FILE);
   const witnessed = await readWitness(witnessFile);
-  const tableDamage = await checkTablesFirst(dataDir, dbDir);
+  const tableDamage = await checkTablesFirst(dbDir);
   const logLinks = await linkLogsAside(dataDir, dbDir);
   const leaseWaitMs = opts.leaseWaitMs ?? 0;
   const marker = join(dataDir, OPEN_MARKER);
@@ -206,19 +221,6 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   }
 }
 
-/** Whether a live process on this host holds the store (its tables may be half-written compaction output). */
-async function heldByAnother(dataDir: string): Promise<boolean> {
-  const lease = await readLease(dataDir);
-  if (!lease || (lease.pid === process.pid && lease.host === hostname())) return false;
-  if (lease.host !== hostname()) return true; // another container or host: its pid means nothing here
-  try {
-    process.kill(lease.pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function describeTableDamage(d: TableDamage): string {
   const keys = d.upTo !== undefined || d.after !== undefined ? ` (keys ${d.after !== undefined ? `after ${d.after} ` : ''}up to ${d.upTo ?? 'the end'})` : '';
   return `${d.table} at byte ${d.offset}: ${d.what}${keys}`;
@@ -229,8 +231,8 @@ function describeTableDamage(d: TableDamage): string {
  * compacts them, which would launder the damage into a table with good checksums). Damage
  * found here goes through repair, where the damaged tables are mended first (mendTables).
  */
-async function checkTablesFirst(dataDir: string, dbDir: string): Promise<string | undefined> {
-  if (await heldByAnother(dataDir)) return undefined; // its holder checked them when it opened
+async function checkTablesFirst(dbDir: string): Promise<string | undefined> {
+  // Only the tables the MANIFEST lists (table-check.ts): a half-written one, or a leftover, is not damage.
   const damage = await checkTables(dbDir);
   if (damage.length === 0) return undefined;
   const tables = new Set(damage.map((d) => d.table)).size;
@@ -244,15 +246,23 @@ async function checkTablesFirst(dataDir: string, dbDir: string): Promise<string 
  */
 async function mendTables(dbDir: string): Promise<string[]> {
   const done: string[] = [];
+  const { orphans, lastSequence } = await tableFiles(dbDir);
+  const lost = join(dbDir, 'lost');
+  // LevelDB's leftovers would otherwise be taken back in by RepairDB (stale data, deleted keys).
+  if (orphans.length > 0) {
+    await mkdir(lost, { recursive: true });
+    for (const t of orphans) await rename(join(dbDir, t), join(lost, t));
+    done.push(`${orphans.length} table file(s) the MANIFEST no longer lists set aside (LevelDB's leftovers): ${orphans.join(', ')}`);
+  }
   for (const table of new Set((await checkTables(dbDir)).map((d) => d.table))) {
     const file = join(dbDir, table);
-    const salvage = salvageTable(await readFile(file));
+    const salvage = salvageTable(await readFile(file), lastSequence);
     if (salvage) {
       await writeFile(file, salvage.table);
       done.push(`${table} rewritten without its damaged parts (${salvage.dropped} entr${salvage.dropped === 1 ? 'y' : 'ies'} dropped, ${salvage.kept} kept)`);
     } else {
-      await mkdir(join(dbDir, 'lost'), { recursive: true });
-      await rename(file, join(dbDir, 'lost', table));
+      await mkdir(lost, { recursive: true });
+      await rename(file, join(lost, table));
       done.push(`${table} set aside (nothing in it could be located)`);
     }
   }
@@ -290,6 +300,9 @@ async function openWithRepair(
       throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store at ${dbDir} could not be opened (${failureReason(e)})`, { cause: e });
     }
     const reason = knownDamage ?? failureReason(e);
+    await untilUnheld(dataDir, dbDir, leaseWaitMs, (holder) =>
+      opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `the store needs repair and is held by ${holder}; waiting up to ${Math.round(leaseWaitMs / 1000)} s for it to be released` }),
+    );
     const kept = await repairAside(dataDir, dbDir);
     repaired = true;
     opts.alarm({

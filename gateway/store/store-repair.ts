@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /**
@@ -13,7 +13,16 @@ import { pathToFileURL } from 'node:url';
 const CHILD = `
 const [levelEntry, dir, mode, compact] = process.argv.slice(1);
 const { Level } = await import(levelEntry);
-if (mode === 'repair') {
+if (mode === 'probe') {
+  // dir holds only a hard link to the store's LOCK file: LevelDB locks it first thing.
+  const db = new Level(dir);
+  try {
+    await db.open();
+  } catch (e) {
+    process.exit(e.cause?.code === 'LEVEL_LOCKED' ? 4 : 0);
+  }
+  process.exit(0);
+} else if (mode === 'repair') {
   await Level.repair(dir);
 } else {
   const db = new Level(dir, { keyEncoding: 'binary', valueEncoding: 'binary' });
@@ -40,7 +49,7 @@ function levelEntry(): string {
   return pathToFileURL(createRequire(import.meta.url).resolve('level')).href;
 }
 
-function runChild(dir: string, mode: 'repair' | 'verify', timeoutMs: number, compact = false): Promise<ChildOutcome> {
+function runChild(dir: string, mode: 'repair' | 'verify' | 'probe', timeoutMs: number, compact = false): Promise<ChildOutcome> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, '--', levelEntry(), dir, mode, compact ? 'compact' : 'scan'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -54,6 +63,7 @@ function runChild(dir: string, mode: 'repair' | 'verify', timeoutMs: number, com
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0 || (mode === 'verify' && code === 4)) resolve({ ok: true });
+      else if (mode === 'probe' && code === 4) resolve({ ok: false, reason: 'locked' });
       else if (signal) resolve({ ok: false, reason: `LevelDB aborted (${signal})` });
       else resolve({ ok: false, reason: /out-of-order/.test(out) ? 'keys out of order' : /Corruption/.test(out) ? 'corruption' : `exit ${code}` });
     });
@@ -67,6 +77,30 @@ function runChild(dir: string, mode: 'repair' | 'verify', timeoutMs: number, com
  */
 export function verifyInChild(dir: string, opts: { compact: boolean; timeoutMs?: number }): Promise<ChildOutcome> {
   return runChild(dir, 'verify', opts.timeoutMs ?? 600_000, opts.compact);
+}
+
+/**
+ * Whether a process holds the store's LevelDB lock (an fcntl lock on `LOCK`, the real
+ * single-writer guard; the lease file only names the holder and may be stale or missing).
+ * Nothing of the store is opened: a child opens an empty LevelDB beside it whose LOCK is a
+ * hard link to the store's (the same inode, so the same lock). Needed before anything moves
+ * the store's directory (repair), which must never happen under a running writer.
+ */
+export async function heldByAnotherProcess(dbDir: string): Promise<boolean> {
+  const probe = join(dirname(dbDir), '.lock-probe');
+  await rm(probe, { recursive: true, force: true });
+  await mkdir(probe, { mode: 0o700 });
+  try {
+    const linked = await link(join(dbDir, 'LOCK'), join(probe, 'LOCK')).then(
+      () => true,
+      () => false, // no LOCK file: nobody has opened it
+    );
+    if (!linked) return false;
+    const outcome = await runChild(probe, 'probe', 60_000);
+    return !outcome.ok && outcome.reason === 'locked';
+  } finally {
+    await rm(probe, { recursive: true, force: true });
+  }
 }
 
 /**

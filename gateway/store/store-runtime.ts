@@ -68,8 +68,12 @@ export class StoreRuntime {
     return this.files.damaged || this.shortfall;
   }
 
-  /** Once the state is loaded: compares it with the witness, then starts witnessing and admitting. */
-  start(seq: number, counts: QueueCounts, keyring: StoreKeyring, sealer: RecordSealer, now: () => number): void {
+  /**
+   * Once the state is loaded: compares it with the witness, then starts witnessing and
+   * admitting. Returns the sequence to resume from: never below what the witness saw
+   * committed, so a number whose record damage took is not handed out again.
+   */
+  start(seq: number, counts: QueueCounts, keyring: StoreKeyring, sealer: RecordSealer, now: () => number): number {
     const witnessed = this.files.witnessed;
     if (witnessed !== undefined && seq < witnessed) {
       this.shortfall = true;
@@ -79,8 +83,9 @@ export class StoreRuntime {
         message: `the store reopened at sequence ${seq}, but sequence ${witnessed} had been committed: acknowledged records are missing (a damaged or restored store); the queue is compared with the audit trail next`,
       });
     }
-    this.markedSeq = seq;
-    this.witness = CommitWitness.open(this.files.witnessFile, seq);
+    const resume = Math.max(seq, witnessed ?? 0);
+    this.markedSeq = resume;
+    this.witness = CommitWitness.open(this.files.witnessFile, resume);
     this.keyring = keyring;
     this.sealer = sealer;
     const limits = { ...DEFAULT_LIMITS, ...this.opts.limits };
@@ -98,6 +103,7 @@ export class StoreRuntime {
     this.guard.poll();
     const guard = this.guard;
     this.files.lease.reportStatus(() => ({ ...counts, ...(guard.state.full ? { full: guard.state.full } : {}) }));
+    return resume;
   }
 
   alarm(a: StoreAlarm): void {

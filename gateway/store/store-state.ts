@@ -91,6 +91,9 @@ export async function loadStoreState(db: StoreDb, sealer: RecordSealer, scan?: {
     }
   }
   seq = Math.max(seq, seqOf(await lastKey(db, PREFIX.inbound)), seqOf(await lastKey(db, PREFIX.deadLetter)));
+  // The payload archive (r!<inbound seq>) outlives its records: a new record must never take its number.
+  const payload = await lastKey(db, 'r!');
+  if (payload !== undefined && /^r![0-9a-f]{16}$/.test(payload)) seq = Math.max(seq, parseInt(payload.slice(2), 16));
   for (const sourceNo of await outboundSourceNos(db)) {
     if (!sourceIds.has(sourceNo)) sourceIds.set(sourceNo, undefined); // never hand out a number in use
     seq = Math.max(seq, seqOf(await lastKey(db, outboundSourcePrefix(sourceNo))));

@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c, unmaskCrc } from './crc32c.js';
+import { readManifest, tableNumber } from './manifest.js';
 import { snappyDecompress } from './snappy.js';
 
 /**
@@ -71,8 +72,11 @@ function readBlock(file: Buffer, h: Handle, limit: number, decode: boolean): Buf
 export function entries(block: Buffer, prefix = false): Array<{ key: Buffer; value: Buffer }> | undefined {
   if (block.length < 4) return undefined;
   const restarts = block.readUInt32LE(block.length - 4);
-  const end = block.length - 4 * (restarts + 1);
-  if (restarts < 1 || end < 0) return undefined;
+  let end = block.length - 4 * (restarts + 1);
+  if (restarts < 1 || end < 0) {
+    if (!prefix) return undefined;
+    end = block.length - 4; // a damaged count: read entries until one does not parse
+  }
   const out: Array<{ key: Buffer; value: Buffer }> = [];
   let prev = Buffer.alloc(0);
   for (let p = 0; p < end; ) {
@@ -182,11 +186,27 @@ export interface TableDamage extends BlockDamage {
   table: string;
 }
 
-/** Checks every table in a LevelDB directory (a table removed while being read is skipped). */
+export interface TableFiles {
+  /** The tables LevelDB uses (those its MANIFEST lists; every table file when it cannot be read). */
+  tables: string[];
+  /** Table files the MANIFEST does not list: LevelDB's leftovers after a crash, deleted at its next open. */
+  orphans: string[];
+  /** The MANIFEST's last sequence number, when it could be read. */
+  lastSequence?: bigint;
+}
+
+export async function tableFiles(dbDir: string): Promise<TableFiles> {
+  const names = (await readdir(dbDir).catch(() => [] as string[])).filter((n) => tableNumber(n) !== undefined).sort();
+  const manifest = await readManifest(dbDir);
+  if (!manifest) return { tables: names, orphans: [] };
+  const live = (n: string): boolean => manifest.live.has(tableNumber(n) as number);
+  return { tables: names.filter(live), orphans: names.filter((n) => !live(n)), ...(manifest.lastSequence !== undefined && { lastSequence: manifest.lastSequence }) };
+}
+
+/** Checks every table LevelDB uses in a directory (a table removed while being read is skipped). */
 export async function checkTables(dbDir: string): Promise<TableDamage[]> {
-  const names = await readdir(dbDir).catch(() => [] as string[]);
   const found: TableDamage[] = [];
-  for (const table of names.filter((n) => /^\d+\.(ldb|sst)$/.test(n)).sort()) {
+  for (const table of (await tableFiles(dbDir)).tables) {
     const file = await readFile(join(dbDir, table)).catch(() => undefined);
     if (file) for (const d of checkTable(file)) found.push({ table, ...d });
   }

@@ -103,6 +103,28 @@ describe('table salvage', () => {
     assert.equal(key?.[key.length - 8], 1);
   });
 
+  it('a damaged key that sorts past its block costs entries of that block only, never the intact blocks after it', () => {
+    const blocks = readTable(table).blocks ?? [];
+    assert.ok(blocks.length >= 3);
+    const target = blocks[0] as (typeof blocks)[number];
+    const first = entries(blockContents(table, target.handle) ?? Buffer.alloc(0))?.[0];
+    assert.ok(first);
+    // The block's first key is written whole at its start (after three one-byte varints): flip its top bit ('i' → 0xe9).
+    const at = target.handle.offset + 3;
+    assert.equal(table[at], first.key[0]);
+    const copy = Buffer.from(table);
+    copy[at] = (copy[at] as number) ^ 0x80;
+    const s = salvageTable(copy);
+    assert.ok(s);
+    const kept = new Set(keysOf(s.table).map((k) => k.toString('hex')));
+    const original = keysOf(table);
+    const inBlock = new Set((entries(blockContents(table, target.handle) ?? Buffer.alloc(0)) ?? []).map((e) => e.key.toString('hex')));
+    const lost = original.filter((k) => !kept.has(k.toString('hex')));
+    // The key's bytes are shared by the entries after it up to the next restart point: those go too, nothing beyond the block.
+    assert.ok(lost.length >= 1 && lost.length < inBlock.size, `${lost.length} lost`);
+    for (const k of lost) assert.ok(inBlock.has(k.toString('hex')), 'only entries of the damaged block are lost');
+  });
+
   it('LevelDB opens the mended store after RepairDB: intact entries unchanged, and it compacts', async () => {
     const dir = join(root, 'mended');
     await rm(dir, { recursive: true, force: true });

@@ -12,8 +12,8 @@ import { blockContents, entries, FOOTER, MAGIC_HI, MAGIC_LO, readTable, TRAILER,
  * judged here: each is sealed with its key as AAD, so a damaged one fails authentication when
  * read and is quarantined. RepairDB then rebuilds the manifest from the files.
  *
- * When the footer or the index is gone (a truncated table), the data blocks are found from the
- * start of the file instead: each ends where its checksum matches (scanBlocks).
+ * When the footer or the index is gone (a truncated table), the intact data blocks are found
+ * from the start of the file instead: each ends where its checksum matches (scanBlocks).
  *
  * Returns undefined when nothing can be kept: such a table is set aside whole. Pure over the
  * file's bytes.
@@ -117,30 +117,44 @@ export function scanBlocks(file: Buffer): IndexedBlock[] {
     const list = entries(blockContents(file, handle) ?? Buffer.alloc(0));
     const last = list?.[list.length - 1];
     if (!last) break;
-    found.push({ key: last.key, handle, intact: false }); // not vouched for by an index: mended like a damaged block's
+    found.push({ key: last.key, handle, intact: true }); // its checksum matched
     start = end + TRAILER;
   }
   return found;
 }
 
-export function salvageTable(file: Buffer): Salvage | undefined {
+/**
+ * `maxSequence`: the MANIFEST's last sequence number, when known; no table holds a later one,
+ * so a damaged entry claiming one had its sequence flipped (it would outrank a later delete).
+ */
+export function salvageTable(file: Buffer, maxSequence?: bigint): Salvage | undefined {
   const blocks = readTable(file).blocks ?? scanBlocks(file);
   const kept: Array<{ key: Buffer; value: Buffer }> = [];
   let dropped = 0;
-  for (const b of blocks) {
+  blocks.forEach((b, i) => {
     const contents = blockContents(file, b.handle);
     const list = (contents && entries(contents, !b.intact)) ?? [];
     if (!b.intact && list.length === 0) dropped += 1; // at least the block's worth
+    // A damaged block's entries must lie where the (intact) index puts the block: after the
+    // previous block's separator, up to its own. An entry outside never judges the others.
+    const after = blocks[i - 1]?.key;
     for (const e of list) {
       const entry = b.intact ? e : mend(e.key, e.value);
       const last = kept[kept.length - 1];
-      if (!entry || (last !== undefined && compareInternal(last.key, entry.key) >= 0)) {
+      const fits =
+        entry !== undefined &&
+        (b.intact ||
+          ((after === undefined || compareInternal(after, entry.key) < 0) &&
+            compareInternal(entry.key, b.key) <= 0 &&
+            (last === undefined || compareInternal(last.key, entry.key) < 0) &&
+            (maxSequence === undefined || entry.key.readBigUInt64LE(entry.key.length - 8) >> 8n <= maxSequence)));
+      if (!fits) {
         dropped += 1;
         continue;
       }
       kept.push({ key: Buffer.from(entry.key), value: Buffer.from(entry.value) });
     }
-  }
+  });
   if (kept.length === 0) return undefined;
   const parts: Buffer[] = [];
   const index: Array<{ key: Buffer; value: Buffer }> = [];
