@@ -20,6 +20,11 @@ export interface PendingRecord {
   payloadRef?: string;
   /** The audit seq of the entry that made it wait. */
   since: number;
+  /**
+   * For a record an operator replayed: the dead letter it came from. The replay's entry is
+   * written before the move; a letter still there means the move never happened.
+   */
+  fromLetter?: string;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -84,7 +89,7 @@ export class PendingFold {
           const [letter, record] = ids as [string, string];
           const journey = this.letters.get(letter);
           this.letters.delete(letter);
-          this.waiting.set(record, { ...journey, id: record, since: e.seq });
+          this.waiting.set(record, { ...journey, id: record, since: e.seq, fromLetter: letter });
         } else if (e.kind === 'retention-purge' || b.action === 'dlq-purge') {
           for (const id of ids) this.letters.delete(id);
         }

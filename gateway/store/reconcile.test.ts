@@ -143,6 +143,26 @@ describe('reconciling the queue with the audit trail after damage', () => {
     }
   });
 
+  it("an operator's replay whose move never happened (its entry is written first) is not taken for a lost record", async () => {
+    const { ids } = await build();
+    const s = await QueueStore.open({ dataDir, keyFile });
+    await s.rejected(ids[0] ?? '', { reasonCode: 'mapping-error', detail: 'P.5' });
+    const [letter] = await s.listDeadLetters(10);
+    assert.ok(letter);
+    // What DeadLetterOps.replay writes before its move; the move then failed (disk full, a kill).
+    await s.audit.append({ kind: 'dlq-access', body: { operator: 'op', action: 'dlq-replay', ids: [letter.id, 'i-0000000000000009'] } });
+    await s.close();
+    await damage([]);
+    const { store, alarms } = await reopen();
+    try {
+      assert.ok(alarms.some((a) => a.severity === 'info' && /are here/.test(a.message)), JSON.stringify(alarms));
+      assert.ok(!(await store.listInbound(10)).some((r) => r.id === 'i-0000000000000009'));
+      assert.equal((await store.listDeadLetters(10)).length, 1);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('does nothing, and reads no trail, when nothing was damaged', async () => {
     await build();
     const { store, alarms } = await reopen();

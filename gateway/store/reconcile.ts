@@ -45,13 +45,15 @@ function seqOf(id: string): number | undefined {
   return parsed?.kind === 'inbound' || parsed?.kind === 'outbound' ? parsed.seq : undefined;
 }
 
-/** Keys whose presence means the record is here (or further along than the trail knows). */
+/** Keys whose presence means the record is here (or further along than the trail knows, or a replay never moved it). */
 function keysFor(p: PendingRecord, seq: number, sourceNos: Map<string, number>): string[] {
   const keys = [rk.inboundKey(seq)];
   const sourceNo = p.sourceId === undefined ? undefined : sourceNos.get(p.sourceId);
   if (sourceNo !== undefined) keys.push(rk.outboundKey(sourceNo, seq));
   const own = rk.keyOfId(p.id, 'outbound');
   if (own !== undefined && !keys.includes(own)) keys.push(own);
+  const letter = p.fromLetter === undefined ? undefined : rk.keyOfId(p.fromLetter, 'deadLetter');
+  if (letter !== undefined) keys.push(letter);
   return keys;
 }
 
