@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -75,11 +75,13 @@ describe('integrity on open', () => {
     const ids = await commit(3, 'A');
     await commit(0, 'x'); // the log becomes a table
     const hit = [];
+    let hitAt = -1;
     for (const t of await files('.ldb')) {
       const bytes = await readFile(t);
       const at = bytes.indexOf('i!0000000000000001'); // a block's first key is written whole
       // The internal key's trailer follows the user key: its first byte is the value type (1 = value, 0 = deletion).
       if (at >= 0 && bytes[at + 18] === 1) {
+        hitAt = at + 18;
         const h = await open(t, 'r+');
         await h.write(Buffer.from([0]), 0, 1, at + 18);
         await h.close();
@@ -98,7 +100,9 @@ describe('integrity on open', () => {
     assert.ok(alarms.some((a) => a.severity === 'info' && /all 3 record\(s\) it says are waiting or kept are here/.test(a.message)), JSON.stringify(alarms));
     assert.doesNotMatch(JSON.stringify(alarms), /A-\d/, 'no record content in the alarm');
     const kept = (await readdir(join(dataDir, 'damaged'))).find((n) => n.endsWith('-store')) ?? '';
-    assert.ok((await readdir(join(dataDir, 'damaged', kept))).includes(table), 'the damaged copy keeps the damaged table');
+    // The working copy was hard links: the salvage replaced its table by a new file, so the damaged copy's is as it was.
+    const keptTable = await readFile(join(dataDir, 'damaged', kept, table));
+    assert.equal(keptTable[hitAt], 0, 'the damaged copy keeps the damaged table, unmended');
 
     // Mended: the next open finds nothing.
     await store.close();
@@ -143,6 +147,21 @@ describe('integrity on open', () => {
     opened.length = 0;
     const third = await openWithAlarms();
     assert.deepEqual(third.alarms.filter((a) => /while running/.test(a.message)), []);
+  });
+
+  it('repairs keep the newest three damaged copies, not one per repair forever', async () => {
+    await commit(5, 'A');
+    await commit(0, 'x');
+    await commit(5, 'B');
+    await commit(0, 'y');
+    for (const stamp of ['2020-01-01', '2020-01-02', '2020-01-03']) await mkdir(join(dataDir, 'damaged', `${stamp}-store`), { recursive: true });
+    const newest = (await files('.ldb')).at(-1) ?? '';
+    await truncate(newest, Math.floor((await stat(newest)).size / 2));
+    const { alarms } = await openWithAlarms();
+    assert.ok(alarms.some((a) => /older damaged copies removed .*2020-01-01-store/.test(a.message)), JSON.stringify(alarms));
+    const left = (await readdir(join(dataDir, 'damaged'))).filter((n) => n.endsWith('-store')).sort();
+    assert.equal(left.length, 3);
+    assert.deepEqual(left.slice(0, 2), ['2020-01-02-store', '2020-01-03-store']);
   });
 
   it('when repair recovers nothing, the open is refused (never an empty replacement)', async () => {

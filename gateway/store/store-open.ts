@@ -167,17 +167,45 @@ async function untilUnheld(dataDir: string, dbDir: string, waitMs: number, onWai
   }
 }
 
+/**
+ * The working copy for a repair: hard links to the damaged store's files (no second copy on
+ * disk, so a nearly full disk does not stop a repair), a real copy only where linking fails.
+ * Safe because nothing here writes a store file in place: LevelDB's tables are immutable,
+ * RepairDB and the salvage write new files and rename them over (mendTables), and LevelDB
+ * renames its own MANIFEST, CURRENT and LOG into place.
+ */
+async function linkTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { mode: 0o700 });
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const src = join(from, entry.name);
+    const dst = join(to, entry.name);
+    if (entry.isDirectory()) await cp(src, dst, { recursive: true });
+    else await link(src, dst).catch(() => cp(src, dst));
+  }
+}
+
+/** The newest damaged copies kept; older ones go (each repair keeps one, and a box that loses power often would fill its disk). */
+const DAMAGED_COPIES_KEPT = 3;
+
+async function pruneDamagedCopies(dataDir: string): Promise<string[]> {
+  const dir = join(dataDir, DAMAGED_DIR);
+  const copies = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('-store')).sort();
+  const old = copies.slice(0, Math.max(0, copies.length - DAMAGED_COPIES_KEPT));
+  for (const name of old) await rm(join(dir, name), { recursive: true, force: true });
+  return old;
+}
+
 /** Keeps the damaged directory, repairs a copy in its place. Returns where the damaged copy is. */
 async function repairAside(dataDir: string, dbDir: string): Promise<string> {
   const kept = join(dataDir, DAMAGED_DIR, `${stampNow()}-store`);
   await mkdir(join(dataDir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
   await rename(dbDir, kept);
   try {
-    await cp(kept, dbDir, { recursive: true });
+    await linkTree(kept, dbDir);
   } catch (e) {
     await rm(dbDir, { recursive: true, force: true });
     await rename(kept, dbDir);
-    throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store at ${dbDir} is damaged and could not be copied for repair (${failureReason(e)}); nothing was changed`, { cause: e });
+    throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store at ${dbDir} is damaged and could not be set up for repair (${failureReason(e)}); nothing was changed`, { cause: e });
   }
   await rm(join(dbDir, 'LOCK'), { force: true });
   const mended = await mendTables(dbDir);
@@ -190,7 +218,12 @@ async function repairAside(dataDir: string, dbDir: string): Promise<string> {
   if (!check.ok) {
     throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and still unusable after LevelDB repair (${check.reason}); the damaged copy is kept at ${kept}`);
   }
-  const notes = [...mended, ...(setAside.length > 0 ? [`tables set aside as unreadable: ${setAside.join(', ')}`] : [])];
+  const pruned = await pruneDamagedCopies(dataDir);
+  const notes = [
+    ...mended,
+    ...(setAside.length > 0 ? [`tables set aside as unreadable: ${setAside.join(', ')}`] : []),
+    ...(pruned.length > 0 ? [`older damaged copies removed (the newest ${DAMAGED_COPIES_KEPT} are kept): ${pruned.join(', ')}`] : []),
+  ];
   return notes.length > 0 ? `${kept} (${notes.join('; ')})` : kept;
 }
 
@@ -258,7 +291,9 @@ async function mendTables(dbDir: string): Promise<string[]> {
     const file = join(dbDir, table);
     const salvage = salvageTable(await readFile(file), lastSequence);
     if (salvage) {
-      await writeFile(file, salvage.table);
+      // A new file renamed over the old: the damaged copy links to the old one and keeps it as it was.
+      await writeFile(`${file}.salvaged`, salvage.table);
+      await rename(`${file}.salvaged`, file);
       done.push(`${table} rewritten without its damaged parts (${salvage.dropped} entr${salvage.dropped === 1 ? 'y' : 'ies'} dropped, ${salvage.kept} kept)`);
     } else {
       await mkdir(lost, { recursive: true });
