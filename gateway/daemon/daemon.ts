@@ -92,7 +92,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     }
 
     const onError = (stage: string) => (e: unknown) => {
-      logger.error({ stage, err: describeError(e) }, 'pipeline stage failed; will retry when woken');
+      logger.error({ stage, err: describeError(e) }, 'pipeline stage failed; will retry');
       store.noteFailure(e);
     };
     this.delivery = new DeliveryWorker({
