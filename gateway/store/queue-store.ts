@@ -207,7 +207,7 @@ export class QueueStore {
       this.runtime.alarm({ code: 'LABEDGE_ERR_STORE_DAMAGED', severity: 'error', message: `the queue could not be compared with the audit trail after the damage (${failureReason(e)}): records may be missing` });
       return;
     }
-    const found = r.restored.length > 0 || r.lost.length > 0 || r.unsure.length > 0 || r.partial;
+    const found = r.restored.count > 0 || r.lost.count > 0 || r.unsure.count > 0 || r.partial;
     this.runtime.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
       severity: found ? 'error' : 'info',

@@ -163,6 +163,35 @@ describe('reconciling the queue with the audit trail after damage', () => {
     }
   });
 
+  it('a large loss is compared, restored and named a thousand at a time: every record in an audit-recovery entry, the first few in the alarm', async () => {
+    const store = await QueueStore.open({ dataDir, keyFile });
+    const ids: string[] = [];
+    for (let n = 0; n < 2600; n += 200) ids.push(...(await Promise.all(Array.from({ length: 200 }, (_, k) => store.commitInbound({ sourceId: `analyzer-${k % 3}`, raw: raw(n + k), receivedAt: Date.UTC(2026, 11, 4, 8, 0, 0, n + k) })))));
+    await store.close();
+    // 2,500 records lost with their keys; the last 1,100 of them lost their archived raw bytes too.
+    const gone = ids.slice(0, 2500);
+    const bytesGone = gone.slice(1400);
+    await damage([...gone.map(key), ...bytesGone.map((id) => `r!${id.slice(2)}`)]);
+    const { store: again, alarms } = await reopen();
+    try {
+      assert.equal((await again.stats()).inbound, 2600 - bytesGone.length);
+      const recovery = [];
+      for await (const e of again.audit.entries()) if (e.kind === 'audit-recovery') recovery.push(e.body);
+      const restored = recovery.flatMap((b) => b.restored as string[]);
+      const lost = recovery.flatMap((b) => b.lost as string[]);
+      assert.deepEqual(restored, gone.slice(0, 1400));
+      assert.deepEqual(lost.map((l) => l.split(' ')[0]), bytesGone);
+      assert.ok(recovery.every((b) => (b.restored as string[]).length <= 1000 && (b.lost as string[]).length <= 1000));
+      assert.match(String((recovery.at(-1)?.issues as string[])[0]), /1400 restored, 1100 lost/);
+      const alarm = alarms.find((a) => /waiting or kept/.test(a.message));
+      assert.match(alarm?.message ?? '', /1400 restored .*… \(all are named in the audit trail's audit-recovery entries\)/);
+      assert.match(alarm?.message ?? '', /1100 cannot be restored/);
+      assert.ok((alarm?.message.length ?? 0) < 4000, 'the alarm names a few, not thousands');
+    } finally {
+      await again.close();
+    }
+  });
+
   it('does nothing, and reads no trail, when nothing was damaged', async () => {
     await build();
     const { store, alarms } = await reopen();

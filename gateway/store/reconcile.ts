@@ -1,5 +1,6 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { PendingFold, type PendingRecord } from '../audit/pending.js';
+import type { WriteOp } from './group-commit.js';
 import type { JsonObject } from '../audit/audit-types.js';
 import * as codec from './record-codec.js';
 import * as rk from './record-keys.js';
@@ -18,58 +19,136 @@ import type { StoreInternals } from './store-internals.js';
 export interface ReconcileResult {
   /** Records the trail says are waiting, and dead letters it says are kept. */
   waiting: number;
-  restored: string[];
+  restored: Named;
   /** Waiting (or kept dead letters), missing, and not restored: `id (source, received time)`. */
-  lost: string[];
+  lost: Named;
   /**
    * Missing, but the trail has a gap after the entry that made them wait: the entry that
    * finished them may be what is gone. Named, never restored (that could bring back a
    * delivered or dead-lettered message).
    */
-  unsure: string[];
+  unsure: Named;
   /** The trail itself could not be read to the end (damage there too): the comparison is partial. */
   partial: boolean;
 }
 
-type Deps = Pick<StoreInternals, 'db' | 'sealer' | 'state' | 'submit' | 'auditOp'> & { audit: Pick<AuditLog, 'entries' | 'readPayload' | 'readHeadMark'> };
+/** How many, and the first few by name (for the alarm); every one is named in the audit trail's audit-recovery entries. */
+export interface Named {
+  count: number;
+  first: string[];
+}
+
+type Deps = Pick<StoreInternals, 'db' | 'sealer' | 'state' | 'submit' | 'auditOp'> & { audit: Pick<AuditLog, 'entries' | 'getEntry' | 'readPayload' | 'readHeadMark'> };
 
 const LIST_MAX = 20;
+/** Records compared per read, and names or restored records per audit-recovery entry: memory stays bounded whatever the backlog. */
 const BATCH = 1000;
 
 const summary = (r: ReconcileResult): string =>
-  `reconciled the queue with the audit trail after damage: ${r.restored.length} restored, ${r.lost.length} lost, ${r.unsure.length} possibly lost${r.partial ? ', the trail itself is damaged (partial)' : ''}`;
-
-/** The sequence number a restored inbound record takes: the waiting record's own. */
-function seqOf(id: string): number | undefined {
-  const parsed = rk.parseKey(id.replaceAll('-', '!'));
-  return parsed?.kind === 'inbound' || parsed?.kind === 'outbound' ? parsed.seq : undefined;
-}
+  `reconciled the queue with the audit trail after damage: ${r.restored.count} restored, ${r.lost.count} lost, ${r.unsure.count} possibly lost${r.partial ? ', the trail itself is damaged (partial)' : ''}`;
 
 /** Keys whose presence means the record is here (or further along than the trail knows, or a replay never moved it). */
-function keysFor(p: PendingRecord, seq: number, sourceNos: Map<string, number>): string[] {
-  const keys = [rk.inboundKey(seq)];
-  const sourceNo = p.sourceId === undefined ? undefined : sourceNos.get(p.sourceId);
-  if (sourceNo !== undefined) keys.push(rk.outboundKey(sourceNo, seq));
-  const own = rk.keyOfId(p.id, 'outbound');
-  if (own !== undefined && !keys.includes(own)) keys.push(own);
+function keysFor(p: PendingRecord): string[] {
+  if (p.id.startsWith('d-')) return [rk.deadLetterKey(p.seq)];
+  const keys = [rk.inboundKey(p.seq)];
+  if (p.sourceNo !== undefined) keys.push(rk.outboundKey(p.sourceNo, p.seq));
   const letter = p.fromLetter === undefined ? undefined : rk.keyOfId(p.fromLetter, 'deadLetter');
   if (letter !== undefined) keys.push(letter);
   return keys;
 }
 
-function metaOf(link: JsonObject | undefined): codec.Meta | undefined {
-  if (!link) return undefined;
+function metaOf(link: unknown): codec.Meta | undefined {
+  if (typeof link !== 'object' || link === null || Array.isArray(link)) return undefined;
   const meta: codec.Meta = {};
   for (const [k, v] of Object.entries(link)) if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) meta[k] = v;
   return Object.keys(meta).length > 0 ? meta : undefined;
 }
 
+/** What a missing record's ingest entry says of it (its journey's start), read only for the missing. */
+interface Origin {
+  sourceId?: string;
+  receivedAt?: number;
+  link?: unknown;
+  payloadRef?: string;
+}
+
+async function originOf(d: Deps, p: PendingRecord): Promise<Origin> {
+  if (p.origin <= 0) return {};
+  const opened = await d.audit.getEntry(p.origin).catch((e: unknown) => (isCorruption(e) ? undefined : Promise.reject(e)));
+  if (!opened?.ok || opened.entry.kind !== 'ingest') return {};
+  const b = opened.entry.body;
+  return {
+    ...(typeof b.sourceId === 'string' && { sourceId: b.sourceId }),
+    ...(typeof b.receivedAt === 'number' && { receivedAt: b.receivedAt }),
+    ...(b.link !== undefined && { link: b.link }),
+    ...(typeof b.payloadRef === 'string' && b.payloadRef !== '' && { payloadRef: b.payloadRef }),
+  };
+}
+
 const MAX_DATE_MS = 8.64e15;
-const describe = (p: PendingRecord): string =>
-  `${p.id} (${p.sourceId ?? 'unknown source'}${p.receivedAt !== undefined && Math.abs(p.receivedAt) <= MAX_DATE_MS ? `, received ${new Date(p.receivedAt).toISOString()}` : ''})`;
+const describe = (p: PendingRecord, o: Origin): string =>
+  `${p.id} (${o.sourceId ?? 'unknown source'}${o.receivedAt !== undefined && Math.abs(o.receivedAt) <= MAX_DATE_MS ? `, received ${new Date(o.receivedAt).toISOString()}` : ''})`;
+
+/** Yields `xs` in arrays of `n`. */
+function* chunks<T>(xs: Iterable<T>, n: number): Generator<T[]> {
+  let chunk: T[] = [];
+  for (const x of xs) {
+    chunk.push(x);
+    if (chunk.length === n) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/**
+ * Writes what the comparison finds as it goes: restored records with the audit-recovery entry
+ * that explains them, and the names of the lost, at most BATCH of each per entry; the last
+ * entry carries the summary.
+ */
+class Recovery {
+  private puts: WriteOp[] = [];
+  private named: { restored: string[]; lost: string[]; unsure: string[] } = { restored: [], lost: [], unsure: [] };
+
+  constructor(
+    private readonly d: Deps,
+    readonly result: ReconcileResult,
+  ) {}
+
+  async restore(key: string, value: Buffer): Promise<void> {
+    this.puts.push({ type: 'put', key, value });
+    await this.name('restored', rk.idOfKey(key));
+  }
+
+  async name(what: 'restored' | 'lost' | 'unsure', text: string): Promise<void> {
+    const r = this.result[what];
+    r.count += 1;
+    if (r.first.length < LIST_MAX) r.first.push(text);
+    this.named[what].push(text);
+    if (this.named[what].length >= BATCH) await this.flush(['reconciling the queue with the audit trail after damage: continued in the next entry']);
+  }
+
+  async finish(): Promise<void> {
+    const r = this.result;
+    if (r.restored.count === 0 && r.lost.count === 0 && r.unsure.count === 0 && !r.partial) return;
+    await this.flush([summary(r)]);
+  }
+
+  private async flush(issues: string[]): Promise<void> {
+    const { puts, named } = this;
+    this.puts = [];
+    this.named = { restored: [], lost: [], unsure: [] };
+    const body: JsonObject = { issues, restored: named.restored, lost: named.lost, unsure: named.unsure };
+    await this.d.submit([...puts, this.d.auditOp({ kind: 'audit-recovery', body })]);
+    this.d.state.counts.inbound += puts.length;
+  }
+}
 
 export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
-  const fold = new PendingFold();
+  const sourceNos = new Map<string, number>();
+  for (const [no, id] of d.state.sourceIds) if (id !== undefined) sourceNos.set(id, no);
+  const fold = new PendingFold((sourceId) => sourceNos.get(sourceId));
   let last = 0;
   /** The last audit seq the trail lacks (entries missing or unreadable): it cannot vouch for what they held. */
   let gapUpTo = 0;
@@ -89,67 +168,56 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
   const partial = gapUpTo > 0;
   // Numbers the trail names are taken, whether or not their records survived.
   d.state.seq = Math.max(d.state.seq, fold.maxSeq);
-  const sourceNos = new Map<string, number>();
-  for (const [no, id] of d.state.sourceIds) if (id !== undefined) sourceNos.set(id, no);
-  const waiting = fold.records();
-  const result: ReconcileResult = { waiting: waiting.length, restored: [], lost: [], unsure: [], partial };
-  const puts: Array<{ type: 'put'; key: string; value: Buffer }> = [];
-  for (const p of waiting) {
-    const seq = seqOf(p.id);
-    if (seq === undefined) continue;
-    const keys = keysFor(p, seq, sourceNos);
-    // A value that cannot be read is there: it is quarantined when the queue reads it.
-    const found = await d.db.getMany(keys).catch((e: unknown) => (isCorruption(e) ? keys.map(() => Buffer.alloc(0)) : Promise.reject(e)));
-    if (found.some((v) => v !== undefined)) continue;
-    if (p.since <= gapUpTo) {
-      result.unsure.push(describe(p));
-      continue;
+  const out = new Recovery(d, { waiting: fold.waitingCount + fold.deadLetterCount, restored: { count: 0, first: [] }, lost: { count: 0, first: [] }, unsure: { count: 0, first: [] }, partial });
+  /** The records of `chunk` with none of their keys in the store (a value that cannot be read is there: it is quarantined when the queue reads it). */
+  const missing = async (chunk: PendingRecord[]): Promise<PendingRecord[]> => {
+    const keys = chunk.map(keysFor);
+    const flat = keys.flat();
+    const found = await d.db.getMany(flat).catch((e: unknown) => (isCorruption(e) ? flat.map(() => Buffer.alloc(0)) : Promise.reject(e)));
+    let at = 0;
+    return chunk.filter((_, i) => {
+      const n = keys[i]?.length ?? 0;
+      const here = found.slice(at, at + n).some((v) => v !== undefined);
+      at += n;
+      return !here;
+    });
+  };
+  for (const chunk of chunks(fold.records(), BATCH)) {
+    for (const p of await missing(chunk)) {
+      const origin = await originOf(d, p);
+      if (p.since <= gapUpTo) {
+        await out.name('unsure', describe(p, origin));
+        continue;
+      }
+      const payload = origin.payloadRef === undefined ? 'expired' : await d.audit.readPayload(origin.payloadRef);
+      if (typeof payload === 'string' || payload.sourceId !== origin.sourceId) {
+        await out.name('lost', describe(p, origin));
+        continue;
+      }
+      // Raw bytes inline (the older record form, still read): the archived payload may sit under
+      // another sequence number (a replayed record's), and expiry must not take them meanwhile.
+      const key = rk.inboundKey(p.seq);
+      const meta = metaOf(origin.link);
+      const body: codec.InboundBody = { sourceId: payload.sourceId, receivedAt: payload.receivedAt, raw: payload.raw, ...(meta !== undefined && { meta }) };
+      await out.restore(key, d.sealer.seal(key, codec.encodeInbound(body)));
     }
-    const payload = p.payloadRef === undefined ? 'expired' : await d.audit.readPayload(p.payloadRef);
-    if (typeof payload === 'string' || payload.sourceId !== p.sourceId) {
-      result.lost.push(describe(p));
-      continue;
-    }
-    // Raw bytes inline (the older record form, still read): the archived payload may sit under
-    // another sequence number (a replayed record's), and expiry must not take them meanwhile.
-    const key = rk.inboundKey(seq);
-    const meta = metaOf(p.link);
-    const body: codec.InboundBody = { sourceId: payload.sourceId, receivedAt: payload.receivedAt, raw: payload.raw, ...(meta !== undefined && { meta }) };
-    puts.push({ type: 'put', key, value: d.sealer.seal(key, codec.encodeInbound(body)) });
-    result.restored.push(rk.idOfKey(key));
   }
   // A dead letter waits for an operator: one the store lost is named (its raw bytes, if kept, are in the archive).
-  const letters = fold.deadLetters();
-  result.waiting += letters.length;
-  for (let i = 0; i < letters.length; i += BATCH) {
-    const chunk = letters.slice(i, i + BATCH);
-    const keys = chunk.map((p) => rk.keyOfId(p.id, 'deadLetter') ?? '');
-    const found = await d.db.getMany(keys).catch((e: unknown) => (isCorruption(e) ? keys.map(() => Buffer.alloc(0)) : Promise.reject(e)));
-    chunk.forEach((p, k) => {
-      if (keys[k] !== '' && found[k] === undefined) (p.since <= gapUpTo ? result.unsure : result.lost).push(describe(p));
-    });
+  for (const chunk of chunks(fold.deadLetters(), BATCH)) {
+    for (const p of await missing(chunk)) await out.name(p.since <= gapUpTo ? 'unsure' : 'lost', describe(p, await originOf(d, p)));
   }
-  if (puts.length === 0 && result.lost.length === 0 && result.unsure.length === 0 && !partial) return result;
-  // Each batch of restored records carries the audit entry that explains them.
-  for (let i = 0; i === 0 || i < puts.length; i += BATCH) {
-    const chunk = puts.slice(i, i + BATCH);
-    const body: JsonObject = { issues: [summary(result)], restored: chunk.map((op) => rk.idOfKey(op.key)) };
-    if (i === 0) {
-      body.lost = result.lost.slice(0, BATCH);
-      body.unsure = result.unsure.slice(0, BATCH);
-    }
-    await d.submit([...chunk, d.auditOp({ kind: 'audit-recovery', body })]);
-    d.state.counts.inbound += chunk.length;
-  }
-  return result;
+  await out.finish();
+  return out.result;
 }
 
 /** The alarm text for a reconciliation that found something (PHI-free: ids, instrument ids, times). */
 export function describeReconcile(r: ReconcileResult): string {
-  const parts = r.restored.length + r.lost.length + r.unsure.length > 0 ? [`the audit trail names ${r.restored.length + r.lost.length + r.unsure.length} record(s) waiting or kept that the damaged store had lost`] : [`no record the audit trail says is waiting or kept is missing`];
-  if (r.restored.length > 0) parts.push(`${r.restored.length} restored from their archived raw messages and queued again (${r.restored.slice(0, LIST_MAX).join(', ')}${r.restored.length > LIST_MAX ? ', …' : ''}): upstream writes are conditional, so a second delivery duplicates nothing`);
-  if (r.lost.length > 0) parts.push(`${r.lost.length} cannot be restored (raw bytes gone, or a dead letter, d-…): have the instrument send them again: ${r.lost.slice(0, LIST_MAX).join('; ')}${r.lost.length > LIST_MAX ? '; …' : ''}`);
-  if (r.unsure.length > 0) parts.push(`${r.unsure.length} missing but not restored, because the audit trail has a gap after them (what finished them may be what is gone): check them upstream before having them sent again: ${r.unsure.slice(0, LIST_MAX).join('; ')}${r.unsure.length > LIST_MAX ? '; …' : ''}`);
+  const list = (n: Named, sep: string): string => `${n.first.join(sep)}${n.count > n.first.length ? `${sep}… (all are named in the audit trail's audit-recovery entries)` : ''}`;
+  const total = r.restored.count + r.lost.count + r.unsure.count;
+  const parts = total > 0 ? [`the audit trail names ${total} record(s) waiting or kept that the damaged store had lost`] : [`no record the audit trail says is waiting or kept is missing`];
+  if (r.restored.count > 0) parts.push(`${r.restored.count} restored from their archived raw messages and queued again (${list(r.restored, ', ')}): upstream writes are conditional, so a second delivery duplicates nothing`);
+  if (r.lost.count > 0) parts.push(`${r.lost.count} cannot be restored (raw bytes gone, or a dead letter, d-…): have the instrument send them again: ${list(r.lost, '; ')}`);
+  if (r.unsure.count > 0) parts.push(`${r.unsure.count} missing but not restored, because the audit trail has a gap after them (what finished them may be what is gone): check them upstream before having them sent again: ${list(r.unsure, '; ')}`);
   if (r.partial) parts.push('the audit trail itself is damaged, so this comparison is partial: records it can no longer name may be missing');
   return parts.join('; ');
 }
