@@ -13,6 +13,7 @@ import { renderJourney } from '../audit/trace-render.js';
 import { traceMessage } from '../audit/trace.js';
 import { authenticateOperator } from '../audit/operator-auth.js';
 import type { AuditCheckpoint } from '../audit/audit-types.js';
+import { operatorOpen } from './operator-open.js';
 
 const USAGE = 'audit takes verify [--from-checkpoint FILE] | export --since T [--until T] [--format jsonl|fhir|syslog] [--to tls://host:port --config FILE [--syslog-ca FILE]] | trace ID [--operator-token-file FILE] | checkpoints [--last]';
 
@@ -71,7 +72,7 @@ export async function auditCommand(argv: string[], io: CommandIo = STDIO): Promi
     dataDir = config.dataDir;
     keyFile = values['key-file'] ?? config.keyFile;
   }
-  const store = await QueueStore.open({ dataDir, keyFile, mustExist: true });
+  const store = await QueueStore.open({ dataDir, keyFile, ...operatorOpen(`audit ${sub}`) });
   const audit = store.audit;
   try {
     const deviceId = config?.deviceId ?? (await audit.latestCheckpoint())?.deviceId ?? 'labedge';

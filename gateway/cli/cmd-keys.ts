@@ -5,6 +5,7 @@ import { defaultKeyFile } from '../config/config.js';
 import { QueueStore } from '../store/queue-store.js';
 import { FileKekProvider } from '../store/kek-provider.js';
 import { cryptoErase } from '../store/key-erase.js';
+import { operatorOpen, printAlarm } from './operator-open.js';
 
 const USAGE = 'keys takes status | rotate [--wait] | erase --yes   [--data-dir DIR] [--key-file FILE] [--config FILE]';
 
@@ -41,13 +42,13 @@ export async function keysCommand(argv: string[]): Promise<number> {
 
   if (sub === 'erase') {
     if (!values.yes) throw usageError('keys erase destroys every record for good; add --yes to confirm');
-    const result = await cryptoErase(dataDir, new FileKekProvider(resolve(keyFile)));
+    const result = await cryptoErase(dataDir, new FileKekProvider(resolve(keyFile)), printAlarm);
     if (values.json) out(JSON.stringify({ erased: true, ...result }));
     else out(`crypto-erased: ${result.dataKeys} data key(s) destroyed, key file ${result.kekDestroyed ? 'destroyed' : 'was already gone'}; the records under ${dataDir} can no longer be read`);
     return 0;
   }
 
-  const store = await QueueStore.open({ dataDir, keyFile, mustExist: true });
+  const store = await QueueStore.open({ dataDir, keyFile, ...operatorOpen(`keys ${sub}`) });
   try {
     const rotation = store.keyRotation;
     let rewrapped = 0;

@@ -9,6 +9,7 @@ import { openUplink } from '../uplink/open-uplink.js';
 import { LabedgeError, describeError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { RateMeter, renderBar, renderLine, type DrainSnapshot } from './drain-progress.js';
+import { operatorOpen } from './operator-open.js';
 
 const TTY_EVERY_MS = 250;
 const LINE_EVERY_MS = 2000;
@@ -42,7 +43,7 @@ export async function queueDrainCommand(argv: string[]): Promise<number> {
   const maxInFlight = values['max-in-flight'] === undefined ? (config.uplink.maxInFlight ?? 8) : positiveInt(values['max-in-flight'], '--max-in-flight');
   const maxSeconds = values['max-seconds'] === undefined ? Infinity : positiveInt(values['max-seconds'], '--max-seconds');
 
-  const store = await QueueStore.open({ dataDir: config.dataDir, keyFile: values['key-file'] ?? config.keyFile, mustExist: true });
+  const store = await QueueStore.open({ dataDir: config.dataDir, keyFile: values['key-file'] ?? config.keyFile, ...operatorOpen('queue drain') });
   let uplink;
   try {
     uplink = await openUplink({ ...config.uplink, maxInFlight }, { logger: silentLogger() });

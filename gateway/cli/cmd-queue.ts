@@ -4,9 +4,10 @@ import { loadConfigFile } from './load-config.js';
 import { QueueStore, type DeadLetter, type OperatorAccessEvent } from '../store/queue-store.js';
 import { defaultKeyFile, type LabedgeConfig } from '../config/config.js';
 import { describeError, isLabedgeError } from '../core/errors.js';
-import { describeLease, readLease } from '../store/store-lease.js';
+import { describeLease, leaseIsFresh, readLease } from '../store/store-lease.js';
 import { authenticateOperator, type Operator } from '../audit/operator-auth.js';
 import { parseSince } from '../audit/audit-export.js';
+import { operatorOpen } from './operator-open.js';
 
 const USAGE = 'queue takes stats | list | dlq list | dlq show ID | dlq replay ID [--to inbound|outbound] | dlq purge [--older-than AGE]';
 
@@ -56,7 +57,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
   };
   let store: QueueStore;
   try {
-    store = await QueueStore.open({ dataDir, keyFile, onOperatorAccess, mustExist: true });
+    store = await QueueStore.open({ dataDir, keyFile, onOperatorAccess, ...operatorOpen(['queue', sub, sub2].filter(Boolean).join(' ')) });
   } catch (e) {
     // The daemon holds the store: its lease carries its counts (renewed every 10 s).
     if (sub === 'stats' && isLabedgeError(e) && e.code === 'LABEDGE_ERR_STORE_LOCKED') return statsFromLease(dataDir, values.json, e);
@@ -107,7 +108,8 @@ export async function queueCommand(argv: string[]): Promise<number> {
 /** `queue stats` while the daemon runs: the counts its lease reports, and how old they are. */
 async function statsFromLease(dataDir: string, json: boolean, locked: unknown): Promise<number> {
   const lease = await readLease(dataDir);
-  if (!lease?.status) throw locked;
+  // Counts from a lease nobody renews are not the store's: say it is locked, and by whom.
+  if (!lease?.status || !leaseIsFresh(lease)) throw locked;
   const { inbound, outbound, deadLetter, full } = lease.status;
   const asOf = { from: `pid ${lease.pid} on host ${lease.host}`, renewed: lease.renewed };
   if (json) out(JSON.stringify({ inbound, outbound, deadLetter, ...(full ? { full } : {}), ...asOf }));

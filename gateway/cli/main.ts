@@ -29,6 +29,17 @@ const USAGE = `usage: labedge <command> [options]
   --debug   print stack traces on failure
 `;
 
+/** The USAGE lines of one command (its lines and their indented continuations). */
+function usageOf(name: string): string {
+  let mine = false;
+  const lines = USAGE.split('\n').filter((line) => {
+    if (/^ {2}\S/.test(line)) mine = line.startsWith(`  ${name} `);
+    else if (!/^ {3,}\S/.test(line)) mine = false;
+    return mine;
+  });
+  return `${lines.join('\n')}\n`;
+}
+
 type Command = (argv: string[]) => Promise<number>;
 // Loaded on demand: `convert` need not load the daemon, the store or the TLS stack.
 const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -54,6 +65,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const load = COMMANDS[name];
   if (!load) throw new LabedgeError('LABEDGE_ERR_USAGE', `unknown command "${name}" (see labedge --help)`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`usage:\n${usageOf(name)}`);
+    return 0;
+  }
   return (await load())(rest.filter((a) => a !== '--debug'));
 }
 

@@ -30,6 +30,8 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+export const isErrorCode = (v: unknown): v is ErrorCode => typeof v === 'string' && Object.hasOwn(ERROR_CODES, v);
+
 export class LabedgeError extends Error {
   readonly code: ErrorCode;
   readonly [BRAND] = true;

@@ -38,6 +38,7 @@ export async function cryptoErase(dataDir: string, kek: KekProvider, onAlarm: (a
     await db.close();
     await files.lease.release();
     await rm(files.openMarker, { force: true });
+    await files.guard.release();
   }
   const kekDestroyed = await kek.exists();
   await kek.destroy();

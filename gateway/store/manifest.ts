@@ -13,6 +13,12 @@ export interface ManifestState {
   /** Live table file numbers. */
   live: Set<number>;
   lastSequence?: bigint;
+  /**
+   * The next file number LevelDB had handed out at its last edit. An unlisted table below it
+   * is one the MANIFEST listed and dropped (a compaction input a crash left behind: stale, to
+   * be set aside); one at or above it was written after the last edit LevelDB recorded.
+   */
+  nextFile?: number;
 }
 
 const BLOCK = 32768;
@@ -86,10 +92,15 @@ function apply(edit: Buffer, state: ManifestState): boolean {
         if (!slice()) return false;
         break;
       case 2n: // log number
-      case 3n: // next file number
       case 9n: // previous log number
         if (num() === undefined) return false;
         break;
+      case 3n: {
+        const next = num();
+        if (next === undefined) return false;
+        state.nextFile = Number(next);
+        break;
+      }
       case 4n: {
         const seq = num();
         if (seq === undefined) return false;
@@ -123,7 +134,8 @@ function apply(edit: Buffer, state: ManifestState): boolean {
 
 export function parseManifest(log: Buffer): ManifestState | undefined {
   const list = records(log);
-  if (!list) return undefined;
+  // No record at all (an emptied or zeroed file) says nothing of which tables are live.
+  if (!list || list.length === 0) return undefined;
   const state: ManifestState = { live: new Set() };
   for (const edit of list) if (!apply(edit, state)) return undefined;
   return state;

@@ -89,6 +89,13 @@ export interface QueueStoreOptions {
   /** Alarms (raised once per condition, and cleared). Default: none. */
   onAlarm?: (alarm: StoreAlarm) => void;
   /**
+   * Set by an operator's command, naming it (`labedge queue stats`): its warnings and errors
+   * are also kept beside the store for the daemon to raise at its next open (alarm-relay.ts),
+   * so fleet monitoring hears of damage a command found. Unset (the daemon): alarms kept by
+   * earlier commands are raised at open.
+   */
+  relayAlarmsAs?: string;
+  /**
    * Called (and awaited: a failure denies the access) before an operator reads, replays or
    * purges dead letters. Wire it to the audit trail.
    */

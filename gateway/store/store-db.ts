@@ -57,6 +57,26 @@ export function classifyOpenFailure(e: unknown): OpenFailureKind {
   return 'io';
 }
 
+const FS_CODES: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'input/output error (a failing device?)',
+};
+
+/**
+ * A file-system failure in the store's own directories, said plainly: `ENOSPC (no space left
+ * on the device) in /data/labedge`. Store paths come from configuration, never from a message,
+ * so naming them is safe. Undefined for anything that is not a system error.
+ */
+export function fsFailure(e: unknown, where: string): string | undefined {
+  const { code, syscall } = (e ?? {}) as { code?: unknown; syscall?: unknown };
+  if (typeof code !== 'string' || typeof syscall !== 'string' || !/^E[A-Z]+$/.test(code)) return undefined;
+  return `${code} (${FS_CODES[code] ?? syscall}) in ${where}`;
+}
+
 /** A short, PHI-free reason for an open failure: the LevelDB code, never file contents. */
 export function failureReason(e: unknown): string {
   const codes = levelCodes(e).filter((c) => c !== 'LEVEL_DATABASE_NOT_OPEN');

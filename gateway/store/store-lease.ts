@@ -48,10 +48,17 @@ export async function readLease(dataDir: string): Promise<LeaseInfo | undefined>
   }
 }
 
+/** Renewed within three renewal periods: its holder is alive (a stale lease's counts are not the store's). */
+export function leaseIsFresh(lease: LeaseInfo, now = Date.now()): boolean {
+  const age = now - Date.parse(lease.renewed);
+  return age >= -RENEW_MS && age <= 3 * RENEW_MS;
+}
+
 export function describeLease(lease: LeaseInfo | undefined, now = Date.now()): string {
   if (!lease) return 'another process (no lease file names it)';
   const ago = Math.max(0, Math.round((now - Date.parse(lease.renewed)) / 1000));
-  return `pid ${lease.pid} on host ${lease.host} (since ${lease.since}, renewed ${ago} s ago)`;
+  const stale = leaseIsFresh(lease, now) ? '' : '; the lease is stale, so the process holding the store may be another';
+  return `pid ${lease.pid} on host ${lease.host} (since ${lease.since}, renewed ${ago} s ago${stale})`;
 }
 
 /** Our lease, written once the LevelDB lock is ours; renewed until released. */

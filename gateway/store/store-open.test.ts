@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
 import { LabedgeError } from '../core/errors.js';
 import { QueueStore, type StoreAlarm } from './queue-store.js';
@@ -46,6 +49,17 @@ const files = async (ext: string): Promise<string[]> =>
   (await readdir(join(dataDir, 'store'))).filter((n) => n.endsWith(ext)).sort().map((n) => join(dataDir, 'store', n));
 
 const codeOf = (code: string) => (e: unknown) => e instanceof LabedgeError && e.code === code;
+
+/** One bit flipped 70 % into the write-ahead log: LevelDB drops the records from there. */
+async function flipLogBit(): Promise<void> {
+  const [log] = await files('.log');
+  assert.ok(log);
+  const bytes = await readFile(log);
+  const at = Math.floor(bytes.length * 0.7);
+  const h = await open(log, 'r+');
+  await h.write(Buffer.from([(bytes[at] ?? 0) ^ 0x10]), 0, 1, at);
+  await h.close();
+}
 
 describe('integrity on open', () => {
   it('a damaged table: the store is kept aside, repaired, and opened with an alarm', async () => {
@@ -198,21 +212,28 @@ describe('integrity on open', () => {
     assert.ok(alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED' && /acknowledged records are missing/.test(a.message)), JSON.stringify(alarms));
   });
 
-  it('a bit flip in the write-ahead log: the dropped bytes raise an alarm and the damaged log is kept', async () => {
+  it('a bit flip in the write-ahead log: the dropped bytes raise an alarm and the damaged log is kept (with the two newest earlier ones)', async () => {
     const ids = await commit(20, 'A');
-    const [log] = await files('.log');
-    assert.ok(log);
-    const bytes = await readFile(log);
-    const at = Math.floor(bytes.length * 0.7);
-    const h = await open(log, 'r+');
-    await h.write(Buffer.from([(bytes[at] ?? 0) ^ 0x10]), 0, 1, at);
-    await h.close();
+    for (const stamp of ['2020-01-01', '2020-01-02', '2020-01-03']) await mkdir(join(dataDir, 'damaged', `${stamp}-wal`), { recursive: true });
+    await flipLogBit();
     const { store, alarms } = await openWithAlarms();
     assert.ok((await store.listInbound(100)).length < ids.length);
     const alarm = alarms.find((a) => /dropped \d+ bytes/.test(a.message));
     assert.ok(alarm, JSON.stringify(alarms));
-    const kept = (await readdir(join(dataDir, 'damaged'))).find((n) => n.endsWith('-wal')) ?? '';
+    const wals = (await readdir(join(dataDir, 'damaged'))).filter((n) => n.endsWith('-wal')).sort();
+    assert.deepEqual(wals.slice(0, 2), ['2020-01-02-wal', '2020-01-03-wal']);
+    const kept = wals[2] ?? '';
     assert.ok((await readdir(join(dataDir, 'damaged', kept))).some((n) => n.endsWith('.log')), 'the damaged log is kept');
+  });
+
+  it('a bit flip in the write-ahead log after an unclean exit: the check in a child recovers the log, and its dropped bytes still raise the alarm', async () => {
+    const ids = await commit(20, 'A');
+    await flipLogBit();
+    await writeFile(join(dataDir, '.open'), '12345\n'); // as a SIGKILL leaves it
+    const { store, alarms } = await openWithAlarms();
+    assert.ok((await store.listInbound(100)).length < ids.length);
+    assert.ok(alarms.some((a) => /dropped \d+ bytes/.test(a.message)), JSON.stringify(alarms));
+    assert.ok(alarms.some((a) => /compared with the audit trail|reconciled|waiting or kept/.test(a.message)), 'the queue is compared with the audit trail');
   });
 
   it('a key outside every known prefix (key damage) raises an integrity alarm and is left alone', async () => {
@@ -238,6 +259,43 @@ describe('integrity on open', () => {
     assert.equal((await store.stats()).inbound, 5);
   });
 
+  it('an emptied MANIFEST (a power cut): repair takes every table back in, none is set aside as stale', async () => {
+    const first = await commit(5, 'A');
+    await commit(0, 'x'); // a table
+    const second = await commit(5, 'B');
+    await commit(0, 'y'); // another
+    const [manifest] = await files('');
+    const name = (await readFile(join(dataDir, 'store', 'CURRENT'), 'utf8')).trim();
+    assert.ok(manifest !== undefined && name.startsWith('MANIFEST-'));
+    await truncate(join(dataDir, 'store', name), 0);
+    const { store, alarms } = await openWithAlarms();
+    assert.ok(alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED' && a.severity === 'error'), JSON.stringify(alarms));
+    assert.ok(!alarms.some((a) => /set aside/.test(a.message)), JSON.stringify(alarms));
+    assert.deepEqual((await store.listInbound(100)).map((r) => r.id), [...first, ...second]);
+  });
+
+  it('a table the MANIFEST listed and dropped (a compaction input a crash left behind) is set aside by a repair, not taken back in', async () => {
+    await commit(5, 'A');
+    await commit(0, 'x');
+    const [table] = await files('.ldb');
+    assert.ok(table);
+    const stale = await readFile(table);
+    // Compact so that table is dropped and replaced, then put the old file back as a crash would have left it.
+    const raw = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    await raw.open();
+    await (raw as unknown as { compactRange: (a: string, b: string) => Promise<void> }).compactRange('\x00', '\xff');
+    await raw.close();
+    assert.ok(!(await files('.ldb')).includes(table), 'compacted away');
+    const [live] = await files('.ldb');
+    assert.ok(live);
+    await writeFile(table, stale);
+    const h = await open(live, 'r+'); // damage that needs a repair: a flipped byte in the live table
+    await h.write(Buffer.from([0xff]), 0, 1, 20);
+    await h.close();
+    const { alarms } = await openWithAlarms();
+    assert.ok(alarms.some((a) => new RegExp(`listed and dropped set aside .*${table.split('/').pop() ?? ''}`).test(a.message)), JSON.stringify(alarms));
+  });
+
   it('a store another process holds is never moved for repair, even when a note says it is damaged', async () => {
     const holder = await QueueStore.open({ dataDir, keyFile });
     try {
@@ -255,6 +313,65 @@ describe('integrity on open', () => {
     const { store, alarms } = await openWithAlarms();
     assert.ok(alarms.some((a) => /a read while running found/.test(a.message)));
     assert.equal((await store.stats()).inbound, 2);
+  });
+
+  it("operators' commands opening the store together beside a running holder (another process) never move it: not with a damaged table, not with its LOCK file gone", async () => {
+    await commit(5, 'A');
+    await commit(0, 'x'); // the log becomes a table
+    const holderScript = fileURLToPath(new URL('../../test/harness/store-holder.ts', import.meta.url));
+    const holder = spawn(process.execPath, ['--import', 'tsx', holderScript, dataDir, keyFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: holder.stdout })[Symbol.asyncIterator]();
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    try {
+      assert.equal((await lines.next()).value, 'ready');
+      const before = (await stat(join(dataDir, 'store'))).ino;
+      // A flipped byte the table check finds (the open would repair), and LevelDB's LOCK file deleted under the holder.
+      const [table] = await files('.ldb');
+      assert.ok(table);
+      const h = await open(table, 'r+');
+      await h.write(Buffer.from([0xff]), 0, 1, 20);
+      await h.close();
+      await rm(join(dataDir, 'store', 'LOCK'));
+      const tries = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const child = spawn(process.execPath, ['--import', 'tsx', holderScript, dataDir, keyFile, '--try'], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          for await (const chunk of child.stdout) out += String(chunk);
+          return out.trim();
+        }),
+      );
+      assert.deepEqual(tries, Array(4).fill('LABEDGE_ERR_STORE_LOCKED'));
+      assert.equal((await stat(join(dataDir, 'store'))).ino, before, 'the store directory was not moved');
+      assert.ok(!(await readdir(dataDir)).includes('damaged'));
+      holder.stdin.write('commit\n');
+      assert.match(String((await lines.next()).value), /^i-0{15}6$/);
+    } finally {
+      holder.stdin.end();
+      await exited;
+    }
+    // Once the holder is gone, the next open repairs the table; all six acknowledged records are there.
+    const { store, alarms } = await openWithAlarms();
+    assert.ok(alarms.some((a) => /fail their checksum/.test(a.message)), JSON.stringify(alarms));
+    assert.equal((await store.stats()).inbound, 6);
+  });
+
+  it('a table file deleted from under the store is named as missing, not just "corruption"', async () => {
+    await commit(5, 'A');
+    await commit(0, 'x');
+    await commit(5, 'B');
+    await commit(0, 'y');
+    const [table] = await files('.ldb');
+    assert.ok(table);
+    await rm(table);
+    const { alarms } = await openWithAlarms();
+    const name = table.split('/').pop() ?? '';
+    assert.ok(alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED' && a.message.includes(`1 table file(s) the MANIFEST lists are missing: ${name}`)), JSON.stringify(alarms));
+  });
+
+  it('a data directory that cannot be made says which, and why, in one line', async () => {
+    await writeFile(join(root, 'a-file'), 'x');
+    const under = join(root, 'a-file', 'data');
+    await assert.rejects(QueueStore.open({ dataDir: under, keyFile }), (e: unknown) => codeOf('LABEDGE_ERR_STORE_COMMIT')(e) && (e as Error).message.includes(`ENOTDIR (mkdir) in ${under}`));
   });
 
   it('a clean reopen raises no alarm and leaves nothing behind', async () => {

@@ -9,6 +9,7 @@ import {
   classifyOpenFailure,
   ensureDbDir,
   failureReason,
+  fsFailure,
   hasDataFiles,
   isHeadless,
   newLevel,
@@ -17,6 +18,7 @@ import {
 } from './store-db.js';
 import { heldByAnotherProcess, repairInChild, verifyInChild } from './store-repair.js';
 import { describeLease, readLease, StoreLease } from './store-lease.js';
+import { StoreGuard } from './store-guard.js';
 import { checkTables, tableFiles, type TableDamage } from './table-check.js';
 import { salvageTable } from './table-salvage.js';
 
@@ -70,6 +72,8 @@ export interface OpenedFiles {
   scan: KeyScan;
   /** Removed by a clean close (StoreRuntime.close). */
   openMarker: string;
+  /** Held until the store is closed; released last (StoreRuntime.close). */
+  guard: StoreGuard;
   /** Damage was found while opening (and alarmed): records may be missing, so the queue is compared with the audit trail. */
   damaged: boolean;
 }
@@ -187,12 +191,21 @@ async function linkTree(from: string, to: string): Promise<void> {
 /** The newest damaged copies kept; older ones go (each repair keeps one, and a box that loses power often would fill its disk). */
 const DAMAGED_COPIES_KEPT = 3;
 
-async function pruneDamagedCopies(dataDir: string): Promise<string[]> {
+/**
+ * Keeps the newest DAMAGED_COPIES_KEPT copies of each kind (`-store`, `-wal`), by the time in
+ * their names, and never `justMade` (a clock set back after a power cut would date it oldest).
+ */
+async function pruneDamagedCopies(dataDir: string, justMade: string): Promise<string[]> {
   const dir = join(dataDir, DAMAGED_DIR);
-  const copies = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('-store')).sort();
-  const old = copies.slice(0, Math.max(0, copies.length - DAMAGED_COPIES_KEPT));
-  for (const name of old) await rm(join(dir, name), { recursive: true, force: true });
-  return old;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const kind of ['-store', '-wal']) {
+    const copies = names.filter((n) => n.endsWith(kind) && join(dir, n) !== justMade).sort();
+    const old = copies.slice(0, Math.max(0, copies.length - (DAMAGED_COPIES_KEPT - (justMade.endsWith(kind) ? 1 : 0))));
+    for (const name of old) await rm(join(dir, name), { recursive: true, force: true });
+    removed.push(...old);
+  }
+  return removed;
 }
 
 /** Keeps the damaged directory, repairs a copy in its place. Returns where the damaged copy is. */
@@ -200,6 +213,8 @@ async function repairAside(dataDir: string, dbDir: string): Promise<string> {
   const kept = join(dataDir, DAMAGED_DIR, `${stampNow()}-store`);
   await mkdir(join(dataDir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
   await rename(dbDir, kept);
+  // Now, not after a success: repairs that keep failing must not fill the disk with copies either.
+  const pruned = await pruneDamagedCopies(dataDir, kept);
   try {
     await linkTree(kept, dbDir);
   } catch (e) {
@@ -218,7 +233,6 @@ async function repairAside(dataDir: string, dbDir: string): Promise<string> {
   if (!check.ok) {
     throw new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged and still unusable after LevelDB repair (${check.reason}); the damaged copy is kept at ${kept}`);
   }
-  const pruned = await pruneDamagedCopies(dataDir);
   const notes = [
     ...mended,
     ...(setAside.length > 0 ? [`tables set aside as unreadable: ${setAside.join(', ')}`] : []),
@@ -229,7 +243,27 @@ async function repairAside(dataDir: string, dbDir: string): Promise<string> {
 
 export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): Promise<OpenedFiles> {
   const dbDir = join(dataDir, DB_DIR);
-  await ensureDbDir(dbDir);
+  await ensureDbDir(dbDir).catch((e: unknown) => {
+    throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store's directory could not be created: ${fsFailure(e, dataDir) ?? failureReason(e)}`, { cause: e });
+  });
+  // Nothing below runs in two processes at once (store-guard.ts).
+  const leaseWaitMs = opts.leaseWaitMs ?? 0;
+  const guard = await StoreGuard.take(dataDir, {
+    waitMs: leaseWaitMs,
+    holder: async () => describeLease(await readLease(dataDir)),
+    onWait: (holder) => opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `the store is held by ${holder}; waiting up to ${Math.round(leaseWaitMs / 1000)} s for it to be released` }),
+  });
+  try {
+    return { ...(await openGuarded(dataDir, dbDir, opts)), guard };
+  } catch (e) {
+    await guard.release();
+    const fs = e instanceof LabedgeError ? undefined : fsFailure(e, dataDir);
+    if (fs !== undefined) throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store at ${dbDir} could not be opened: ${fs}`, { cause: e });
+    throw e;
+  }
+}
+
+async function openGuarded(dataDir: string, dbDir: string, opts: OpenFilesOptions): Promise<Omit<OpenedFiles, 'guard'>> {
   const witnessFile = join(dataDir, WITNESS_FILE);
   const witnessed = await readWitness(witnessFile);
   const tableDamage = await checkTablesFirst(dbDir);
@@ -238,13 +272,15 @@ export async function openStoreFiles(dataDir: string, opts: OpenFilesOptions): P
   const marker = join(dataDir, OPEN_MARKER);
   // The last run did not close the store: check it in a child (LevelDB may abort on damage there, not here).
   const unclean = await readFile(marker).then(() => true, () => false);
-  const unsafe = unclean && tableDamage === undefined && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir, { compact: (await dataBytes(dbDir)) <= COMPACT_CHECK_MAX_BYTES }) : { ok: true as const };
+  const unsafe = unclean && tableDamage === undefined && (await hasDataFiles(dbDir)) ? await verifyInChild(dbDir, { compact: (await dataBytes(dbDir)) <= COMPACT_CHECK_MAX_BYTES }) : undefined;
+  // The check's open recovered the write-ahead log: what LevelDB dropped is in that open's LOG, not the next one's.
+  const droppedInCheck = unsafe?.ok ? await droppedLogBytes(dbDir) : 0;
   const damageFile = join(dataDir, DAMAGE_FOUND_FILE);
   const noted = await readFile(damageFile, 'utf8').then((t) => `a read while running found: ${t.trim().slice(0, 200)}`, () => undefined);
   try {
-    const found = [opts.knownDamage, tableDamage, noted, unsafe.ok ? undefined : `the last run ended without closing the store, and a check found: ${unsafe.reason}`];
+    const found = [opts.knownDamage, tableDamage, noted, unsafe === undefined || unsafe.ok ? undefined : `the last run ended without closing the store, and a check found: ${unsafe.reason}`];
     const knownDamage = found.filter((x) => x !== undefined).join('; ') || undefined;
-    const files = await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, logLinks, knownDamage, marker, opts);
+    const files = await openWithRepair(dataDir, dbDir, leaseWaitMs, witnessFile, witnessed, { logLinks, droppedInCheck }, knownDamage, marker, opts);
     if (noted !== undefined) await rm(damageFile, { force: true }); // repaired
     return files;
   } catch (e) {
@@ -267,10 +303,15 @@ function describeTableDamage(d: TableDamage): string {
 async function checkTablesFirst(dbDir: string): Promise<string | undefined> {
   // Only the tables the MANIFEST lists (table-check.ts): a half-written one, or a leftover, is not damage.
   const damage = await checkTables(dbDir);
-  if (damage.length === 0) return undefined;
-  const tables = new Set(damage.map((d) => d.table)).size;
-  const shown = damage.slice(0, 5).map(describeTableDamage).join('; ');
-  return `${damage.length} block(s) in ${tables} table(s) fail their checksum: ${shown}${damage.length > 5 ? '; …' : ''}`;
+  const { missing } = await tableFiles(dbDir);
+  const said: string[] = [];
+  if (missing.length > 0) said.push(`${missing.length} table file(s) the MANIFEST lists are missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+  if (damage.length > 0) {
+    const tables = new Set(damage.map((d) => d.table)).size;
+    const shown = damage.slice(0, 5).map(describeTableDamage).join('; ');
+    said.push(`${damage.length} block(s) in ${tables} table(s) fail their checksum: ${shown}${damage.length > 5 ? '; …' : ''}`);
+  }
+  return said.length > 0 ? said.join('; ') : undefined;
 }
 
 /**
@@ -285,16 +326,19 @@ async function mendTables(dbDir: string): Promise<string[]> {
   if (orphans.length > 0) {
     await mkdir(lost, { recursive: true });
     for (const t of orphans) await rename(join(dbDir, t), join(lost, t));
-    done.push(`${orphans.length} table file(s) the MANIFEST no longer lists set aside (LevelDB's leftovers): ${orphans.join(', ')}`);
+    done.push(`${orphans.length} table file(s) the MANIFEST listed and dropped set aside (stale compaction inputs a crash left behind): ${orphans.join(', ')}`);
   }
   for (const table of new Set((await checkTables(dbDir)).map((d) => d.table))) {
     const file = join(dbDir, table);
     const salvage = salvageTable(await readFile(file), lastSequence);
     if (salvage) {
       // A new file renamed over the old: the damaged copy links to the old one and keeps it as it was.
-      await writeFile(`${file}.salvaged`, salvage.table);
+      await writeFile(`${file}.salvaged`, salvage.table).catch(async (e: unknown) => {
+        await rm(`${file}.salvaged`, { force: true }); // no half-written file left behind (a full disk)
+        throw e;
+      });
       await rename(`${file}.salvaged`, file);
-      done.push(`${table} rewritten without its damaged parts (${salvage.dropped} entr${salvage.dropped === 1 ? 'y' : 'ies'} dropped, ${salvage.kept} kept)`);
+      done.push(`${table} rewritten without its damaged parts (${salvage.kept} entries kept; at least ${salvage.dropped} dropped: what cannot be parsed in a damaged block cannot be counted)`);
     } else {
       await mkdir(lost, { recursive: true });
       await rename(file, join(lost, table));
@@ -316,11 +360,11 @@ async function openWithRepair(
   leaseWaitMs: number,
   witnessFile: string,
   witnessed: number | undefined,
-  logLinks: string,
+  logs: { logLinks: string; droppedInCheck: number },
   knownDamage: string | undefined,
   openMarker: string,
   opts: OpenFilesOptions,
-): Promise<OpenedFiles> {
+): Promise<Omit<OpenedFiles, 'guard'>> {
   let opened: { db: StoreDb; scan: KeyScan };
   let repaired = false;
   try {
@@ -338,7 +382,10 @@ async function openWithRepair(
     await untilUnheld(dataDir, dbDir, leaseWaitMs, (holder) =>
       opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `the store needs repair and is held by ${holder}; waiting up to ${Math.round(leaseWaitMs / 1000)} s for it to be released` }),
     );
-    const kept = await repairAside(dataDir, dbDir);
+    const kept = await repairAside(dataDir, dbDir).catch((e2: unknown) => {
+      const fs = e2 instanceof LabedgeError ? undefined : fsFailure(e2, dataDir);
+      throw fs === undefined ? e2 : new LabedgeError('LABEDGE_ERR_STORE_DAMAGED', `the store is damaged (${reason}) and its repair failed: ${fs}; the damaged copy is under ${join(dataDir, DAMAGED_DIR)}, and the next start tries again`, { cause: e2 });
+    });
     repaired = true;
     opts.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
@@ -358,11 +405,13 @@ async function openWithRepair(
   const { db, scan } = opened;
 
   try {
-    const dropped = repaired ? 0 : await droppedLogBytes(dbDir);
+    const { logLinks, droppedInCheck } = logs;
+    const dropped = repaired ? 0 : droppedInCheck + (await droppedLogBytes(dbDir));
     if (dropped > 0) {
       const kept = join(dataDir, DAMAGED_DIR, `${stampNow()}-wal`);
       await mkdir(join(dataDir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
       await rename(logLinks, kept);
+      await pruneDamagedCopies(dataDir, kept);
       opts.alarm({
         code: 'LABEDGE_ERR_STORE_DAMAGED',
         severity: 'error',

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { link, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -87,9 +87,8 @@ export function verifyInChild(dir: string, opts: { compact: boolean; timeoutMs?:
  * the store's directory (repair), which must never happen under a running writer.
  */
 export async function heldByAnotherProcess(dbDir: string): Promise<boolean> {
-  const probe = join(dirname(dbDir), '.lock-probe');
-  await rm(probe, { recursive: true, force: true });
-  await mkdir(probe, { mode: 0o700 });
+  // Its own directory: probes never remove each other's (the store guard serialises opens, but a probe must not depend on it).
+  const probe = await mkdtemp(join(dirname(dbDir), '.lock-probe-'));
   try {
     const linked = await link(join(dbDir, 'LOCK'), join(probe, 'LOCK')).then(
       () => true,

@@ -12,6 +12,7 @@ import { PREFIX, prefixRange } from './record-keys.js';
 import type { RecordSealer } from './record-sealer.js';
 import { compactRange, failureReason, isCorruption, writeSyncedBatch, type StoreDb } from './store-db.js';
 import { DAMAGE_FOUND_FILE, openStoreFiles, type KeyScan, type OpenedFiles } from './store-open.js';
+import { relayAlarm, takeRelayedAlarms } from './alarm-relay.js';
 import type { QueueCounts } from './store-state.js';
 
 interface Waiter {
@@ -39,15 +40,23 @@ export class StoreRuntime {
   private damageNoted = false;
   private shortfall = false;
 
-  private constructor(
-    private readonly files: OpenedFiles,
-    private readonly opts: QueueStoreOptions,
-  ) {}
+  /** Set once StoreRuntime.open has the files (alarms come before: the open raises them). */
+  private opened: OpenedFiles | undefined;
+
+  private constructor(private readonly opts: QueueStoreOptions) {}
+
+  private get files(): OpenedFiles {
+    if (!this.opened) throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', 'the store is not open yet');
+    return this.opened;
+  }
 
   static async open(opts: QueueStoreOptions, knownDamage?: string): Promise<StoreRuntime> {
-    const alarm = opts.onAlarm ?? (() => undefined);
-    const files = await openStoreFiles(opts.dataDir, { leaseWaitMs: opts.leaseWaitMs, alarm, ...(knownDamage !== undefined && { knownDamage }) });
-    return new StoreRuntime(files, opts);
+    const runtime = new StoreRuntime(opts);
+    const files = await openStoreFiles(opts.dataDir, { leaseWaitMs: opts.leaseWaitMs, alarm: (a) => runtime.alarm(a), ...(knownDamage !== undefined && { knownDamage }) });
+    runtime.opened = files;
+    // The store is ours (store-guard.ts): no command appends to the relay meanwhile.
+    if (opts.relayAlarmsAs === undefined) for (const a of await takeRelayedAlarms(opts.dataDir)) runtime.alarm(a);
+    return runtime;
   }
 
   get db(): StoreDb {
@@ -108,6 +117,7 @@ export class StoreRuntime {
 
   alarm(a: StoreAlarm): void {
     this.opts.onAlarm?.(a);
+    if (this.opts.relayAlarmsAs !== undefined) relayAlarm(this.opts.dataDir, this.opts.relayAlarmsAs, a);
   }
 
   /**
@@ -202,6 +212,7 @@ export class StoreRuntime {
     await rm(this.files.openMarker, { force: true }).catch(() => undefined);
     for (const w of this.resealWaiters.splice(0)) w.reject(new LabedgeError('LABEDGE_ERR_STORE_COMMIT', 'the store is closed'));
     await this.files.lease.release().catch(() => undefined);
+    await this.files.guard.release();
   }
 
   /** For a failed open after the files were opened. */

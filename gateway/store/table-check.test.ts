@@ -103,6 +103,11 @@ describe('MANIFEST', () => {
     const flipped = Buffer.from(log);
     flipped[10] = (flipped[10] as number) ^ 1;
     assert.equal(parseManifest(flipped), undefined, 'a record failing its checksum: not trusted');
+    // Every live table was numbered below the next file number LevelDB recorded.
+    assert.ok(manifest.nextFile !== undefined && [...manifest.live].every((n) => n < (manifest.nextFile ?? 0)));
+    // An emptied or zeroed MANIFEST (a power cut) says nothing of which tables are live.
+    assert.equal(parseManifest(Buffer.alloc(0)), undefined);
+    assert.equal(parseManifest(Buffer.alloc(4096)), undefined);
   });
   it('never throws on garbage', () => {
     fc.assert(

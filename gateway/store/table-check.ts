@@ -189,18 +189,28 @@ export interface TableDamage extends BlockDamage {
 export interface TableFiles {
   /** The tables LevelDB uses (those its MANIFEST lists; every table file when it cannot be read). */
   tables: string[];
-  /** Table files the MANIFEST does not list: LevelDB's leftovers after a crash, deleted at its next open. */
+  /**
+   * Table files the MANIFEST listed and then dropped (numbered below its next file number):
+   * compaction inputs a crash left behind, stale, deleted at LevelDB's next open. Unlisted
+   * newer ones are in neither list: a repair takes them in (a half-written one it sets aside).
+   */
   orphans: string[];
   /** The MANIFEST's last sequence number, when it could be read. */
   lastSequence?: bigint;
+  /** Tables the MANIFEST lists that are not in the directory (`000005.ldb`): deleted or lost. */
+  missing: string[];
 }
 
 export async function tableFiles(dbDir: string): Promise<TableFiles> {
   const names = (await readdir(dbDir).catch(() => [] as string[])).filter((n) => tableNumber(n) !== undefined).sort();
   const manifest = await readManifest(dbDir);
-  if (!manifest) return { tables: names, orphans: [] };
+  if (!manifest) return { tables: names, orphans: [], missing: [] };
+  const present = new Set(names.map(tableNumber));
+  const missing = [...manifest.live].filter((n) => !present.has(n)).map((n) => `${String(n).padStart(6, '0')}.ldb`);
   const live = (n: string): boolean => manifest.live.has(tableNumber(n) as number);
-  return { tables: names.filter(live), orphans: names.filter((n) => !live(n)), ...(manifest.lastSequence !== undefined && { lastSequence: manifest.lastSequence }) };
+  // Only a table the MANIFEST once listed and dropped is known stale; a newer unlisted one may hold data whose edit is what was lost.
+  const dropped = (n: string): boolean => !live(n) && manifest.nextFile !== undefined && (tableNumber(n) as number) < manifest.nextFile;
+  return { tables: names.filter(live), orphans: names.filter(dropped), missing, ...(manifest.lastSequence !== undefined && { lastSequence: manifest.lastSequence }) };
 }
 
 /** Checks every table LevelDB uses in a directory (a table removed while being read is skipped). */
