@@ -211,7 +211,7 @@ export class QueueStore {
     this.runtime.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
       severity: found ? 'error' : 'info',
-      message: found ? describeReconcile(r) : `compared with the audit trail after the damage: all ${r.waiting} record(s) it says are waiting or kept are here`,
+      message: found ? describeReconcile(r) : `compared with the audit trail after the damage: all ${r.waiting} record(s) it says are waiting or kept are here (records the damage took together with their audit entries are beyond this comparison: see the other alarms)`,
     });
   }
 

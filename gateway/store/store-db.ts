@@ -80,7 +80,11 @@ export function fsFailure(e: unknown, where: string): string | undefined {
 /** A short, PHI-free reason for an open failure: the LevelDB code, never file contents. */
 export function failureReason(e: unknown): string {
   const codes = levelCodes(e).filter((c) => c !== 'LEVEL_DATABASE_NOT_OPEN');
-  return codes[0] ?? levelCodes(e)[0] ?? 'error';
+  const code = codes[0] ?? levelCodes(e)[0] ?? 'error';
+  // Which of LevelDB's own files it names (numbers and fixed names only, never a key or value).
+  const text = messages(e);
+  const file = /\b(MANIFEST-\d+|CURRENT|\d+\.(?:ldb|sst|log))\b/.exec(text)?.[1] ?? (/descriptor|VersionEdit/.test(text) ? 'the MANIFEST' : undefined);
+  return file === undefined ? code : `${code} in ${file}`;
 }
 
 /**
