@@ -58,6 +58,13 @@ function parseId(v: unknown): Parsed | undefined {
 
 const ID_FIELDS = ['inboundId', 'outboundId', 'deadLetterId', 'recordId'] as const;
 
+/** The queue record an entry finishes (moves on, out of the queue or to the dead letters), if any. */
+export function finishedBy(e: AuditEntry): string | undefined {
+  const b = e.body;
+  const id = e.kind === 'transform' || e.kind === 'reject' ? b.inboundId : e.kind === 'deliver' || e.kind === 'dead-letter' ? b.outboundId : e.kind === 'integrity' ? b.recordId : undefined;
+  return typeof id === 'string' ? id : undefined;
+}
+
 export class PendingFold {
   /** Waiting records by seq (a record's seq is its own: transform keeps it, a replay takes a new one). */
   private readonly waiting = new Map<number, Slot>();
@@ -123,6 +130,11 @@ export class PendingFold {
       default:
         return;
     }
+  }
+
+  /** Whether the trail says this record (`i-`/`o-` by seq) is waiting. */
+  isWaiting(seq: number, kind: 'inbound' | 'outbound'): boolean {
+    return this.waiting.get(seq)?.kind === kind;
   }
 
   /** How many records are waiting. */

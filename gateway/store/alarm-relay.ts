@@ -1,5 +1,5 @@
 import { appendFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrorCode } from '../core/errors.js';
 import type { StoreAlarm } from './queue-types.js';
@@ -32,22 +32,46 @@ export function relayAlarm(dataDir: string, by: string, a: StoreAlarm, now = new
   }
 }
 
-/** The alarms kept by earlier commands, as the daemon raises them; the file is removed. */
+/** The newest alarms raised again; older ones are counted (a command run in a loop on a damaged store). */
+const RAISED_MAX = 100;
+/** Read from the end of the file: a huge one (planted, or years of commands) costs no more. */
+const READ_MAX_BYTES = 256 * 1024;
+
+/** Printable text only, bounded: the file sits in a directory others may write to. */
+const isControl = (c: number): boolean => c < 0x20 || (c >= 0x7f && c <= 0x9f);
+const clean = (s: string, max: number): string => Array.from(s.slice(0, max), (ch) => (isControl(ch.charCodeAt(0)) ? ' ' : ch)).join('');
+
+/** The alarms kept by earlier commands, as the daemon raises them (newest last); the file is removed. */
 export async function takeRelayedAlarms(dataDir: string): Promise<StoreAlarm[]> {
   const file = join(dataDir, RELAYED_ALARMS_FILE);
-  const text = await readFile(file, 'utf8').catch(() => '');
-  if (text === '') return [];
-  const out: StoreAlarm[] = [];
-  for (const line of text.split('\n').slice(0, 1000)) {
+  let text: string;
+  try {
+    const h = await open(file, 'r');
+    try {
+      const { size } = await h.stat();
+      const length = Math.min(size, READ_MAX_BYTES);
+      const { buffer } = await h.read(Buffer.alloc(length), 0, length, size - length);
+      text = buffer.toString('utf8');
+    } finally {
+      await h.close();
+    }
+  } catch {
+    return []; // none kept
+  }
+  const valid: StoreAlarm[] = [];
+  for (const line of text.split('\n')) {
     let r: Partial<Relayed>;
     try {
       r = JSON.parse(line) as Partial<Relayed>;
     } catch {
-      continue; // a line cut short by a full disk
+      continue; // a line cut short (a full disk, or the read's first line)
     }
     if (typeof r.message !== 'string' || typeof r.by !== 'string' || typeof r.at !== 'string' || !isErrorCode(r.code)) continue;
-    out.push({ code: r.code, severity: r.severity === 'warning' ? 'warning' : 'error', message: `raised by \`${r.by.slice(0, 80)}\` at ${r.at.slice(0, 30)}: ${r.message.slice(0, 4000)}` });
+    valid.push({ code: r.code, severity: r.severity === 'warning' ? 'warning' : 'error', message: `raised by \`${clean(r.by, 80)}\` at ${clean(r.at, 30)}: ${clean(r.message, 4000)}` });
   }
   await rm(file, { force: true });
-  return out;
+  const skipped = valid.length - RAISED_MAX;
+  const newest = valid.slice(-RAISED_MAX);
+  if (skipped > 0) newest.unshift({ code: 'LABEDGE_ERR_STORE_DAMAGED', severity: 'warning', message: `${skipped} older alarm(s) operators' commands raised are not repeated here; the newest ${RAISED_MAX} follow` });
+  return newest;
 }

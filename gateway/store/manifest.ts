@@ -19,6 +19,11 @@ export interface ManifestState {
    * be set aside); one at or above it was written after the last edit LevelDB recorded.
    */
   nextFile?: number;
+  /**
+   * The write-ahead log LevelDB replays at open. It is deleted only after a later edit names a
+   * newer one: gone while the MANIFEST still names it, later edits are what was lost.
+   */
+  logNumber?: number;
 }
 
 const BLOCK = 32768;
@@ -91,7 +96,12 @@ function apply(edit: Buffer, state: ManifestState): boolean {
       case 1n: // comparator name
         if (!slice()) return false;
         break;
-      case 2n: // log number
+      case 2n: {
+        const log = num();
+        if (log === undefined) return false;
+        state.logNumber = Number(log);
+        break;
+      }
       case 9n: // previous log number
         if (num() === undefined) return false;
         break;

@@ -207,12 +207,14 @@ export class QueueStore {
       this.runtime.alarm({ code: 'LABEDGE_ERR_STORE_DAMAGED', severity: 'error', message: `the queue could not be compared with the audit trail after the damage (${failureReason(e)}): records may be missing` });
       return;
     }
-    const found = r.restored.count > 0 || r.lost.count > 0 || r.unsure.count > 0 || r.partial;
+    const found = r.restored.count > 0 || r.lost.count > 0 || r.unsure.count > 0 || r.removed.count > 0 || r.partial;
     this.runtime.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
       severity: found ? 'error' : 'info',
       message: found ? describeReconcile(r) : `compared with the audit trail after the damage: all ${r.waiting} record(s) it says are waiting or kept are here (records the damage took together with their audit entries are beyond this comparison: see the other alarms)`,
     });
+    // Said (and written to the trail) first: stopped before this line, the next open compares again.
+    await this.runtime.reconciled();
   }
 
   /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -189,6 +189,63 @@ describe('reconciling the queue with the audit trail after damage', () => {
       assert.ok((alarm?.message.length ?? 0) < 4000, 'the alarm names a few, not thousands');
     } finally {
       await again.close();
+    }
+  });
+
+  it('a comparison a stopped process left due (its repair done, the store now clean) is made at the next open', async () => {
+    const { ids } = await build();
+    // What a process killed between its repair and the comparison leaves: records gone, nothing else amiss, the mark.
+    const db = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    await db.batch([{ type: 'del', key: key(ids[2] ?? '') }]);
+    await db.close();
+    await writeFile(join(dataDir, 'reconcile-due'), 'LEVEL_CORRUPTION\n');
+    const { store, alarms } = await reopen();
+    try {
+      assert.ok(alarms.some((a) => /1 restored/.test(a.message)), JSON.stringify(alarms));
+      assert.equal((await store.stats()).inbound, 2, 'message 3 is back');
+    } finally {
+      await store.close();
+    }
+    await assert.rejects(stat(join(dataDir, 'reconcile-due')), 'made, so no longer due');
+    const again = await reopen();
+    await again.store.close();
+    assert.deepEqual(again.alarms, []);
+  });
+
+  it('a record the trail says was delivered, brought back by the damage (its removal lost), is removed again: an old result must not overwrite a correction upstream', async () => {
+    const { ids, outboundId } = await build();
+    const grab = async (k: string): Promise<Buffer | undefined> => {
+      const db = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+      try {
+        return await db.get(k);
+      } finally {
+        await db.close();
+      }
+    };
+    const before = await grab(key(outboundId));
+    assert.ok(before);
+    const s = await QueueStore.open({ dataDir, keyFile });
+    await s.delivered(outboundId);
+    await s.close();
+    // The damage: the table holding the removals is gone, the older one with the records comes back.
+    const db = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    await db.batch([
+      { type: 'put', key: key(outboundId), value: before },
+      { type: 'put', key: 'j!0000000000000001', value: Buffer.from('x') },
+    ]);
+    await db.close();
+    const { store, alarms } = await reopen();
+    try {
+      const alarm = alarms.find((a) => /came back with the damage and were removed again/.test(a.message));
+      assert.ok(alarm, JSON.stringify(alarms));
+      assert.match(alarm.message, new RegExp(`^no record the audit trail says is waiting or kept is missing; 1 record\\(s\\) .*\\(${outboundId}\\)`));
+      assert.equal((await store.stats()).outbound, 0);
+      assert.deepEqual((await store.listInbound(10)).map((r) => r.id), [ids[0], ids[2]]);
+      const recovery = [];
+      for await (const e of store.audit.entries()) if (e.kind === 'audit-recovery') recovery.push(e.body);
+      assert.deepEqual(recovery.flatMap((b) => (b.removed as string[] | undefined) ?? []), [outboundId]);
+    } finally {
+      await store.close();
     }
   });
 

@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/audit-log.js';
-import { PendingFold, type PendingRecord } from '../audit/pending.js';
+import { finishedBy, PendingFold, type PendingRecord } from '../audit/pending.js';
 import type { WriteOp } from './group-commit.js';
 import type { JsonObject } from '../audit/audit-types.js';
 import * as codec from './record-codec.js';
@@ -28,6 +28,13 @@ export interface ReconcileResult {
    * delivered or dead-lettered message).
    */
   unsure: Named;
+  /**
+   * Queue records the store holds although the trail says they were finished (delivered,
+   * dead-lettered, mapped, rejected or quarantined, in the batch that removed them): the damage
+   * took the table holding their removal. Removed again: an original delivered a second time
+   * would overwrite a later correction upstream.
+   */
+  removed: Named;
   /** The trail itself could not be read to the end (damage there too): the comparison is partial. */
   partial: boolean;
 }
@@ -45,7 +52,37 @@ const LIST_MAX = 20;
 const BATCH = 1000;
 
 const summary = (r: ReconcileResult): string =>
-  `reconciled the queue with the audit trail after damage: ${r.restored.count} restored, ${r.lost.count} lost, ${r.unsure.count} possibly lost${r.partial ? ', the trail itself is damaged (partial)' : ''}`;
+  `reconciled the queue with the audit trail after damage: ${r.restored.count} restored, ${r.lost.count} lost, ${r.unsure.count} possibly lost, ${r.removed.count} finished records that came back removed${r.partial ? ', the trail itself is damaged (partial)' : ''}`;
+
+/** Records held but not waiting, checked against the trail in a second pass; past this many, the rest are not. */
+const CANDIDATES_MAX = 200_000;
+
+/**
+ * The queue records the store holds that the trail says were finished. Only positive evidence
+ * counts: a record the trail does not finish (newer than its end, or behind a gap) stays.
+ */
+async function finishedButHere(d: Deps, fold: PendingFold, restored: ReadonlySet<string>): Promise<string[]> {
+  const candidates = new Map<string, string>(); // id → key
+  for (const prefix of [rk.PREFIX.inbound, rk.PREFIX.outbound]) {
+    for await (const key of d.db.keys(rk.prefixRange(prefix))) {
+      const p = rk.parseKey(key);
+      // A waiting outbound record the damage took comes back as the inbound record of its seq: restored, not finished.
+      if ((p?.kind === 'inbound' || p?.kind === 'outbound') && !fold.isWaiting(p.seq, p.kind) && !restored.has(key)) candidates.set(rk.idOfKey(key), key);
+      if (candidates.size >= CANDIDATES_MAX) break;
+    }
+  }
+  const found: string[] = [];
+  if (candidates.size === 0) return found;
+  for await (const e of d.audit.entries()) {
+    const id = finishedBy(e);
+    const key = id === undefined ? undefined : candidates.get(id);
+    if (key === undefined) continue;
+    found.push(key);
+    candidates.delete(id ?? '');
+    if (candidates.size === 0) break;
+  }
+  return found;
+}
 
 /** Keys whose presence means the record is here (or further along than the trail knows, or a replay never moved it). */
 function keysFor(p: PendingRecord): string[] {
@@ -108,20 +145,30 @@ function* chunks<T>(xs: Iterable<T>, n: number): Generator<T[]> {
  * entry carries the summary.
  */
 class Recovery {
+  /** Restored records (puts) and finished ones that came back (deletes). */
   private puts: WriteOp[] = [];
-  private named: { restored: string[]; lost: string[]; unsure: string[] } = { restored: [], lost: [], unsure: [] };
+  private named: Record<'restored' | 'lost' | 'unsure' | 'removed', string[]> = { restored: [], lost: [], unsure: [], removed: [] };
 
   constructor(
     private readonly d: Deps,
     readonly result: ReconcileResult,
   ) {}
 
+  /** Keys of the records restored (never taken for finished ones that came back). */
+  readonly restoredKeys = new Set<string>();
+
   async restore(key: string, value: Buffer): Promise<void> {
+    this.restoredKeys.add(key);
     this.puts.push({ type: 'put', key, value });
     await this.name('restored', rk.idOfKey(key));
   }
 
-  async name(what: 'restored' | 'lost' | 'unsure', text: string): Promise<void> {
+  async remove(key: string): Promise<void> {
+    this.puts.push({ type: 'del', key });
+    await this.name('removed', rk.idOfKey(key));
+  }
+
+  async name(what: 'restored' | 'lost' | 'unsure' | 'removed', text: string): Promise<void> {
     const r = this.result[what];
     r.count += 1;
     if (r.first.length < LIST_MAX) r.first.push(text);
@@ -131,17 +178,18 @@ class Recovery {
 
   async finish(): Promise<void> {
     const r = this.result;
-    if (r.restored.count === 0 && r.lost.count === 0 && r.unsure.count === 0 && !r.partial) return;
+    if (r.restored.count === 0 && r.lost.count === 0 && r.unsure.count === 0 && r.removed.count === 0 && !r.partial) return;
     await this.flush([summary(r)]);
   }
 
   private async flush(issues: string[]): Promise<void> {
     const { puts, named } = this;
     this.puts = [];
-    this.named = { restored: [], lost: [], unsure: [] };
-    const body: JsonObject = { issues, restored: named.restored, lost: named.lost, unsure: named.unsure };
+    this.named = { restored: [], lost: [], unsure: [], removed: [] };
+    const body: JsonObject = { issues, restored: named.restored, lost: named.lost, unsure: named.unsure, ...(named.removed.length > 0 && { removed: named.removed }) };
     await this.d.submit([...puts, this.d.auditOp({ kind: 'audit-recovery', body })]);
-    this.d.state.counts.inbound += puts.length;
+    this.d.state.counts.inbound += named.restored.length;
+    for (const id of named.removed) this.d.state.counts[id.startsWith('i-') ? 'inbound' : 'outbound'] -= 1;
   }
 }
 
@@ -168,7 +216,8 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
   const partial = gapUpTo > 0;
   // Numbers the trail names are taken, whether or not their records survived.
   d.state.seq = Math.max(d.state.seq, fold.maxSeq);
-  const out = new Recovery(d, { waiting: fold.waitingCount + fold.deadLetterCount, restored: { count: 0, first: [] }, lost: { count: 0, first: [] }, unsure: { count: 0, first: [] }, partial });
+  const none = (): Named => ({ count: 0, first: [] });
+  const out = new Recovery(d, { waiting: fold.waitingCount + fold.deadLetterCount, restored: none(), lost: none(), unsure: none(), removed: none(), partial });
   /** The records of `chunk` with none of their keys in the store (a value that cannot be read is there: it is quarantined when the queue reads it). */
   const missing = async (chunk: PendingRecord[]): Promise<PendingRecord[]> => {
     const keys = chunk.map(keysFor);
@@ -206,6 +255,7 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
   for (const chunk of chunks(fold.deadLetters(), BATCH)) {
     for (const p of await missing(chunk)) await out.name(p.since <= gapUpTo ? 'unsure' : 'lost', describe(p, await originOf(d, p)));
   }
+  for (const key of await finishedButHere(d, fold, out.restoredKeys)) await out.remove(key);
   await out.finish();
   return out.result;
 }
@@ -215,6 +265,7 @@ export function describeReconcile(r: ReconcileResult): string {
   const list = (n: Named, sep: string): string => `${n.first.join(sep)}${n.count > n.first.length ? `${sep}… (all are named in the audit trail's audit-recovery entries)` : ''}`;
   const total = r.restored.count + r.lost.count + r.unsure.count;
   const parts = total > 0 ? [`the audit trail names ${total} record(s) waiting or kept that the damaged store had lost`] : [`no record the audit trail says is waiting or kept is missing`];
+  if (r.removed.count > 0) parts.push(`${r.removed.count} record(s) the audit trail says were already delivered, dead-lettered or mapped came back with the damage and were removed again, so an old result cannot overwrite a later correction upstream (${list(r.removed, ', ')})`);
   if (r.restored.count > 0) parts.push(`${r.restored.count} restored from their archived raw messages and queued again (${list(r.restored, ', ')}): upstream writes are conditional, so a second delivery duplicates nothing`);
   if (r.lost.count > 0) parts.push(`${r.lost.count} cannot be restored (raw bytes gone, or a dead letter, d-…): have the instrument send them again: ${list(r.lost, '; ')}`);
   if (r.unsure.count > 0) parts.push(`${r.unsure.count} missing but not restored, because the audit trail has a gap after them (what finished them may be what is gone): check them upstream before having them sent again: ${list(r.unsure, '; ')}`);

@@ -1,8 +1,10 @@
+import { access, constants, lstat, readdir, rename, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
 import { LabedgeError } from '../core/errors.js';
-import { levelCodes } from './store-db.js';
+import { fsFailure, levelCodes } from './store-db.js';
+import { leaseHolderRunning, readLease } from './store-lease.js';
 
 /**
  * The store's process lock: taken before anything touches the data directory, held while the
@@ -12,9 +14,13 @@ import { levelCodes } from './store-db.js';
  * operator's commands beside the daemon) split a running store in two. Node has no file lock
  * of its own; an empty LevelDB beside the store gives one: LevelDB locks its LOCK file with
  * fcntl, which the kernel releases when the process dies, so the guard is never stale (a
- * reboot, a reused pid, a deleted store LOCK change nothing).
+ * reboot, a reused pid, a deleted store LOCK change nothing). It holds no data: when its files
+ * are damaged (a power cut during the write every open makes), they are made anew, keeping
+ * the LOCK file, whose lock is the point.
  */
 export const GUARD_DIR = '.guard';
+
+const exists = (path: string): Promise<boolean> => lstat(path).then(() => true, () => false);
 
 export class StoreGuard {
   private constructor(private readonly db: Level<string, string>) {}
@@ -25,15 +31,29 @@ export class StoreGuard {
    */
   static async take(dataDir: string, opts: { waitMs: number; holder: () => Promise<string>; onWait?: (holder: string) => void }): Promise<StoreGuard> {
     const dir = join(dataDir, GUARD_DIR);
+    await access(dataDir, constants.W_OK).catch((e: unknown) => {
+      throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store cannot be opened, not even to read it (LevelDB writes at every open): ${fsFailure(e, dataDir) ?? 'not writable'}`, { cause: e });
+    });
+    // A guard deleted under a running holder would be made anew unheld: a live holder's fresh lease says so.
+    if (!(await exists(dir)) && leaseHolderRunning(await readLease(dataDir))) {
+      throw new LabedgeError('LABEDGE_ERR_STORE_LOCKED', `the store at ${dataDir} is locked by ${await opts.holder()}: its guard (${dir}) is gone while that process still runs; stop it before opening the store`);
+    }
     const deadline = Date.now() + opts.waitMs;
-    for (let said = false; ; said = true) {
+    for (let said = false, mended = false; ; said = true) {
       const db = new Level<string, string>(dir);
       try {
         await db.open();
         return new StoreGuard(db);
       } catch (e) {
-        if (!levelCodes(e).includes('LEVEL_LOCKED')) {
-          throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store's lock at ${dir} could not be taken (${levelCodes(e).at(-1) ?? 'error'})`, { cause: e });
+        const codes = levelCodes(e);
+        if (!codes.includes('LEVEL_LOCKED')) {
+          // Its lock was ours for that moment (LevelDB locks before it reads anything): nobody holds it.
+          if (!mended) {
+            mended = true;
+            await mend(dir);
+            continue;
+          }
+          throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store's guard at ${dir} could not be taken (${codes.at(-1) ?? 'error'}); it holds no data: remove it and start again`, { cause: e });
         }
         const holder = await opts.holder();
         if (Date.now() >= deadline) {
@@ -48,4 +68,14 @@ export class StoreGuard {
   async release(): Promise<void> {
     await this.db.close().catch(() => undefined);
   }
+}
+
+/** Removes the guard's damaged files but its LOCK (or sets aside whatever stands in its place). */
+async function mend(dir: string): Promise<void> {
+  const stats = await lstat(dir).catch(() => undefined);
+  if (stats && !stats.isDirectory()) {
+    await rename(dir, `${dir}.not-a-directory-${Date.now()}`);
+    return;
+  }
+  for (const name of await readdir(dir).catch(() => [] as string[])) if (name !== 'LOCK') await rm(join(dir, name), { recursive: true, force: true });
 }

@@ -88,7 +88,7 @@ describe('single writer (lease)', () => {
     const alarms: StoreAlarm[] = [];
     const store = await QueueStore.open({ dataDir, keyFile, onAlarm: (a) => alarms.push(a) });
     try {
-      assert.match(alarms[0]?.message ?? '', /took over a stale lease from pid 999999 on host old-container/);
+      assert.match(alarms[0]?.message ?? '', /took over the lease of pid 999999 on host old-container .*which no longer holds the store/);
       assert.equal(JSON.parse(await readFile(join(dataDir, LEASE_FILE), 'utf8')).pid, process.pid);
     } finally {
       await store.close();

@@ -54,6 +54,20 @@ export function leaseIsFresh(lease: LeaseInfo, now = Date.now()): boolean {
   return age >= -RENEW_MS && age <= 3 * RENEW_MS;
 }
 
+/**
+ * Whether the lease names a process on this host, not this one, that renewed it lately and
+ * still runs: its holder is alive, whatever the lock files say (they can be deleted under it).
+ */
+export function leaseHolderRunning(lease: LeaseInfo | undefined, now = Date.now()): boolean {
+  if (!lease || lease.host !== hostname() || lease.pid === process.pid || !leaseIsFresh(lease, now)) return false;
+  try {
+    process.kill(lease.pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function describeLease(lease: LeaseInfo | undefined, now = Date.now()): string {
   if (!lease) return 'another process (no lease file names it)';
   const ago = Math.max(0, Math.round((now - Date.parse(lease.renewed)) / 1000));

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -189,6 +190,7 @@ describe('integrity on open', () => {
     for (const f of await files('.log')) await rm(f);
     await assert.rejects(QueueStore.open({ dataDir, keyFile }), (e: unknown) => codeOf('LABEDGE_ERR_STORE_DAMAGED')(e) && /empty replacement/.test((e as Error).message));
     assert.equal((await readdir(join(dataDir, 'damaged'))).filter((n) => n.endsWith('-store')).length, 1, 'the damaged copy is kept');
+    assert.ok((await readdir(dataDir)).includes('reconcile-due'), 'marked before the repair: the comparison stays due until it is made');
   });
 
   it('a lost store directory is not silently replaced by an empty one', async () => {
@@ -274,6 +276,24 @@ describe('integrity on open', () => {
     assert.deepEqual((await store.listInbound(100)).map((r) => r.id), [...first, ...second]);
   });
 
+  it('a MANIFEST that lost its last edit (cut at a record boundary): the tables it no longer records are taken in by a repair, not deleted by LevelDB', async () => {
+    const store = await QueueStore.open({ dataDir, keyFile });
+    const ids: string[] = [];
+    // Over LevelDB's 4 MB write buffer: a table is written, and recorded by a second MANIFEST edit, while the store is open.
+    for (let i = 0; i < 600; i++) ids.push(await store.commitInbound({ sourceId: 'analyzer-1', raw: randomBytes(10_000), receivedAt: i }));
+    await store.close();
+    const name = (await readFile(join(dataDir, 'store', 'CURRENT'), 'utf8')).trim();
+    const manifest = await readFile(join(dataDir, 'store', name));
+    // Record boundaries (one block: the MANIFEST is small): a cut before the last record loses the last edit.
+    const ends: number[] = [];
+    for (let at = 0; at + 7 <= manifest.length; at += 7 + manifest.readUInt16LE(at + 4)) ends.push(at + 7 + manifest.readUInt16LE(at + 4));
+    assert.ok(ends.length >= 3, 'the open wrote its snapshot and first edit; the table written later, another edit');
+    await truncate(join(dataDir, 'store', name), ends.at(-2) ?? 0);
+    const { store: again, alarms } = await openWithAlarms();
+    assert.ok(alarms.some((a) => a.severity === 'error' && /the MANIFEST has lost its record of \d+ table file\(s\) holding data/.test(a.message)), JSON.stringify(alarms));
+    assert.deepEqual((await again.listInbound(1000)).map((r) => r.id), ids);
+  });
+
   it('a table the MANIFEST listed and dropped (a compaction input a crash left behind) is set aside by a repair, not taken back in', async () => {
     await commit(5, 'A');
     await commit(0, 'x');
@@ -315,7 +335,7 @@ describe('integrity on open', () => {
     assert.equal((await store.stats()).inbound, 2);
   });
 
-  it("operators' commands opening the store together beside a running holder (another process) never move it: not with a damaged table, not with its LOCK file gone", async () => {
+  for (const variant of ['LOCK deleted', 'guard deleted too'] as const) it(`operators' commands opening the store together beside a running holder (another process) never move it: a damaged table, ${variant}`, async () => {
     await commit(5, 'A');
     await commit(0, 'x'); // the log becomes a table
     const holderScript = fileURLToPath(new URL('../../test/harness/store-holder.ts', import.meta.url));
@@ -332,6 +352,7 @@ describe('integrity on open', () => {
       await h.write(Buffer.from([0xff]), 0, 1, 20);
       await h.close();
       await rm(join(dataDir, 'store', 'LOCK'));
+      if (variant === 'guard deleted too') await rm(join(dataDir, '.guard'), { recursive: true });
       const tries = await Promise.all(
         Array.from({ length: 4 }, async () => {
           const child = spawn(process.execPath, ['--import', 'tsx', holderScript, dataDir, keyFile, '--try'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -366,6 +387,19 @@ describe('integrity on open', () => {
     const { alarms } = await openWithAlarms();
     const name = table.split('/').pop() ?? '';
     assert.ok(alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED' && a.message.includes(`1 table file(s) the MANIFEST lists are missing: ${name}`)), JSON.stringify(alarms));
+  });
+
+  it('a damaged guard (it holds no data) is made anew, its LOCK kept; one replaced by a file is set aside', async () => {
+    await commit(3, 'A');
+    await writeFile(join(dataDir, '.guard', 'CURRENT'), 'garbage\n');
+    let { store } = await openWithAlarms();
+    assert.equal((await store.stats()).inbound, 3);
+    await store.close();
+    opened.splice(0);
+    await rm(join(dataDir, '.guard'), { recursive: true });
+    await writeFile(join(dataDir, '.guard'), 'x');
+    ({ store } = await openWithAlarms());
+    assert.equal((await store.stats()).inbound, 3);
   });
 
   it('a data directory that cannot be made says which, and why, in one line', async () => {

@@ -1,3 +1,4 @@
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { cp, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,9 +18,9 @@ import {
   type StoreDb,
 } from './store-db.js';
 import { heldByAnotherProcess, repairInChild, verifyInChild } from './store-repair.js';
-import { describeLease, readLease, StoreLease } from './store-lease.js';
+import { describeLease, leaseHolderRunning, readLease, StoreLease } from './store-lease.js';
 import { StoreGuard } from './store-guard.js';
-import { checkTables, tableFiles, type TableDamage } from './table-check.js';
+import { checkTable, checkTables, tableFiles, type TableDamage } from './table-check.js';
 import { salvageTable } from './table-salvage.js';
 
 /**
@@ -45,6 +46,29 @@ export const DAMAGED_DIR = 'damaged';
 /** Written when a read met damage while the store was open (StoreRuntime.noteFailure): the next open repairs. */
 export const DAMAGE_FOUND_FILE = 'damage-found';
 const LOG_LINKS_DIR = '.open-logs';
+/**
+ * Present from the moment an open finds damage until the queue has been compared with the
+ * audit trail (QueueStore.reconcile): a process stopped in between (a repair of a large store
+ * takes seconds) leaves the comparison due, and the next open, which finds a clean store,
+ * still makes it. Written and synced before anything is repaired.
+ */
+export const RECONCILE_DUE_FILE = 'reconcile-due';
+
+export function markReconcileDue(dataDir: string, why: string): void {
+  const fd = openSync(join(dataDir, RECONCILE_DUE_FILE), 'w', 0o600);
+  try {
+    writeSync(fd, `${why.slice(0, 500)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const dir = openSync(dataDir, 'r'); // the file's name must survive a power cut too
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
 /**
  * Present while the store is open (removed by a clean close): found at the next start, the
  * last run ended without closing (SIGKILL, power loss, or LevelDB aborting on a damaged
@@ -161,7 +185,9 @@ async function openAndScan(dbDir: string, leaseWaitMs: number, dataDir: string, 
  */
 async function untilUnheld(dataDir: string, dbDir: string, waitMs: number, onWait: (holder: string) => void): Promise<void> {
   const deadline = Date.now() + waitMs;
-  for (let said = false; await heldByAnotherProcess(dbDir); said = true) {
+  // LevelDB's lock, or a live holder named by a fresh lease (its LOCK file may have been deleted under it).
+  const held = async (): Promise<boolean> => (await heldByAnotherProcess(dbDir)) || leaseHolderRunning(await readLease(dataDir));
+  for (let said = false; await held(); said = true) {
     const holder = describeLease(await readLease(dataDir));
     if (Date.now() >= deadline) {
       throw new LabedgeError('LABEDGE_ERR_STORE_LOCKED', `the store at ${dbDir} needs repair, which waits until no process holds it; it is held by ${holder}`);
@@ -303,9 +329,13 @@ function describeTableDamage(d: TableDamage): string {
 async function checkTablesFirst(dbDir: string): Promise<string | undefined> {
   // Only the tables the MANIFEST lists (table-check.ts): a half-written one, or a leftover, is not damage.
   const damage = await checkTables(dbDir);
-  const { missing } = await tableFiles(dbDir);
+  const { missing, unrecorded } = await tableFiles(dbDir);
   const said: string[] = [];
   if (missing.length > 0) said.push(`${missing.length} table file(s) the MANIFEST lists are missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+  // Whole tables (a half-written one is a leftover) that LevelDB's open would delete with their data.
+  const lostFromManifest: string[] = [];
+  for (const t of unrecorded) if (checkTable(await readFile(join(dbDir, t)).catch(() => Buffer.alloc(0))).length === 0) lostFromManifest.push(t);
+  if (lostFromManifest.length > 0) said.push(`the MANIFEST has lost its record of ${lostFromManifest.length} table file(s) holding data (its last edits are gone, and so is the log it names): ${lostFromManifest.slice(0, 5).join(', ')}${lostFromManifest.length > 5 ? ', …' : ''}`);
   if (damage.length > 0) {
     const tables = new Set(damage.map((d) => d.table)).size;
     const shown = damage.slice(0, 5).map(describeTableDamage).join('; ');
@@ -379,6 +409,7 @@ async function openWithRepair(
       throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store at ${dbDir} could not be opened (${failureReason(e)})`, { cause: e });
     }
     const reason = knownDamage ?? failureReason(e);
+    markReconcileDue(dataDir, reason);
     await untilUnheld(dataDir, dbDir, leaseWaitMs, (holder) =>
       opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `the store needs repair and is held by ${holder}; waiting up to ${Math.round(leaseWaitMs / 1000)} s for it to be released` }),
     );
@@ -407,6 +438,7 @@ async function openWithRepair(
   try {
     const { logLinks, droppedInCheck } = logs;
     const dropped = repaired ? 0 : droppedInCheck + (await droppedLogBytes(dbDir));
+    if (dropped > 0 || scan.unknown > 0) markReconcileDue(dataDir, dropped > 0 ? 'write-ahead log bytes dropped' : 'unknown keys');
     if (dropped > 0) {
       const kept = join(dataDir, DAMAGED_DIR, `${stampNow()}-wal`);
       await mkdir(join(dataDir, DAMAGED_DIR), { recursive: true, mode: 0o700 });
@@ -430,8 +462,9 @@ async function openWithRepair(
       opts.alarm({ code: 'LABEDGE_ERR_STORE_INTEGRITY', severity: 'error', message: `${scan.unknown} stored keys match no known record kind (key damage?); they are left in place` });
     }
     const { lease, previous } = await StoreLease.take(dataDir);
-    if (previous) opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `took over a stale lease from ${describeLease(previous)}: its process is gone` });
-    return { db, dbDir, lease, witnessFile, witnessed, scan, openMarker, damaged: repaired || dropped > 0 || scan.unknown > 0 };
+    if (previous) opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `took over the lease of pid ${previous.pid} on host ${previous.host} (since ${previous.since}), which no longer holds the store` });
+    const due = await readFile(join(dataDir, RECONCILE_DUE_FILE)).then(() => true, () => false);
+    return { db, dbDir, lease, witnessFile, witnessed, scan, openMarker, damaged: repaired || dropped > 0 || scan.unknown > 0 || due };
   } catch (e) {
     await db.close().catch(() => undefined);
     throw e;

@@ -12,6 +12,9 @@ import { pathToFileURL } from 'node:url';
  */
 const CHILD = `
 const [levelEntry, dir, mode, compact] = process.argv.slice(1);
+// Dies with its parent (the pipe closes): it must never work on the store outside the parent's guard.
+process.stdin.on('end', () => process.exit(70));
+process.stdin.on('data', () => undefined);
 const { Level } = await import(levelEntry);
 if (mode === 'probe') {
   // dir holds only a hard link to the store's LOCK file: LevelDB locks it first thing.
@@ -41,6 +44,7 @@ if (mode === 'probe') {
   if (compact === 'compact') await db.compactRange(Buffer.alloc(0), Buffer.alloc(1, 0xff));
   await db.close();
 }
+process.exit(0); // stdin, watched above, would keep it alive
 `;
 
 export type ChildOutcome = { ok: true } | { ok: false; reason: string };
@@ -51,7 +55,7 @@ function levelEntry(): string {
 
 function runChild(dir: string, mode: 'repair' | 'verify' | 'probe', timeoutMs: number, compact = false): Promise<ChildOutcome> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, '--', levelEntry(), dir, mode, compact ? 'compact' : 'scan'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, '--', levelEntry(), dir, mode, compact ? 'compact' : 'scan'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));

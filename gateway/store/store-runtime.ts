@@ -11,7 +11,7 @@ import type { OperatorAccessEvent, QueueStoreOptions, StoreAlarm } from './queue
 import { PREFIX, prefixRange } from './record-keys.js';
 import type { RecordSealer } from './record-sealer.js';
 import { compactRange, failureReason, isCorruption, writeSyncedBatch, type StoreDb } from './store-db.js';
-import { DAMAGE_FOUND_FILE, openStoreFiles, type KeyScan, type OpenedFiles } from './store-open.js';
+import { DAMAGE_FOUND_FILE, markReconcileDue, openStoreFiles, RECONCILE_DUE_FILE, type KeyScan, type OpenedFiles } from './store-open.js';
 import { relayAlarm, takeRelayedAlarms } from './alarm-relay.js';
 import type { QueueCounts } from './store-state.js';
 
@@ -86,6 +86,7 @@ export class StoreRuntime {
     const witnessed = this.files.witnessed;
     if (witnessed !== undefined && seq < witnessed) {
       this.shortfall = true;
+      markReconcileDue(this.opts.dataDir, 'fewer records than the commit witness saw');
       this.alarm({
         code: 'LABEDGE_ERR_STORE_DAMAGED',
         severity: 'error',
@@ -113,6 +114,11 @@ export class StoreRuntime {
     const guard = this.guard;
     this.files.lease.reportStatus(() => ({ ...counts, ...(guard.state.full ? { full: guard.state.full } : {}) }));
     return resume;
+  }
+
+  /** The queue has been compared with the audit trail: the comparison is no longer due. */
+  async reconciled(): Promise<void> {
+    await rm(join(this.opts.dataDir, RECONCILE_DUE_FILE), { force: true });
   }
 
   alarm(a: StoreAlarm): void {

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32c, unmaskCrc } from './crc32c.js';
 import { readManifest, tableNumber } from './manifest.js';
@@ -199,18 +199,26 @@ export interface TableFiles {
   lastSequence?: bigint;
   /** Tables the MANIFEST lists that are not in the directory (`000005.ldb`): deleted or lost. */
   missing: string[];
+  /**
+   * Unlisted tables numbered at or above the MANIFEST's next file number, when the log it names
+   * is gone: written after the last edit it still holds, so its later edits were lost (a
+   * MANIFEST cut short), and LevelDB's open would delete them with their data.
+   */
+  unrecorded: string[];
 }
 
 export async function tableFiles(dbDir: string): Promise<TableFiles> {
   const names = (await readdir(dbDir).catch(() => [] as string[])).filter((n) => tableNumber(n) !== undefined).sort();
   const manifest = await readManifest(dbDir);
-  if (!manifest) return { tables: names, orphans: [], missing: [] };
+  if (!manifest) return { tables: names, orphans: [], missing: [], unrecorded: [] };
   const present = new Set(names.map(tableNumber));
   const missing = [...manifest.live].filter((n) => !present.has(n)).map((n) => `${String(n).padStart(6, '0')}.ldb`);
   const live = (n: string): boolean => manifest.live.has(tableNumber(n) as number);
   // Only a table the MANIFEST once listed and dropped is known stale; a newer unlisted one may hold data whose edit is what was lost.
   const dropped = (n: string): boolean => !live(n) && manifest.nextFile !== undefined && (tableNumber(n) as number) < manifest.nextFile;
-  return { tables: names.filter(live), orphans: names.filter(dropped), missing, ...(manifest.lastSequence !== undefined && { lastSequence: manifest.lastSequence }) };
+  const logGone = manifest.logNumber !== undefined && manifest.logNumber > 0 && !(await stat(join(dbDir, `${String(manifest.logNumber).padStart(6, '0')}.log`)).then(() => true, () => false));
+  const unrecorded = logGone ? names.filter((n) => !live(n) && !dropped(n)) : [];
+  return { tables: names.filter(live), orphans: names.filter(dropped), missing, unrecorded, ...(manifest.lastSequence !== undefined && { lastSequence: manifest.lastSequence }) };
 }
 
 /** Checks every table LevelDB uses in a directory (a table removed while being read is skipped). */
