@@ -108,6 +108,17 @@ export class PendingFold {
         // A quarantined record becomes a dead letter too (it cannot be replayed, but it is kept).
         this.toLetter(this.take(parseId(b.recordId)), b.deadLetterId, e.seq);
         return;
+      case 'audit-recovery': {
+        // An earlier comparison restored lost records, as inbound under their own seq (an outbound one is mapped again).
+        // (What it removed was not waiting: nothing to undo.)
+        for (const v of Array.isArray(b.restored) ? b.restored : []) {
+          const id = parseId(v);
+          if (id?.kind !== 'inbound') continue;
+          const was = this.waiting.get(id.seq);
+          this.wait(id.seq, { kind: 'inbound', since: e.seq, origin: was?.origin ?? 0, src: was?.src ?? -1, letter: -1 });
+        }
+        return;
+      }
       case 'dlq-access':
       case 'retention-purge': {
         const ids = Array.isArray(b.ids) ? b.ids : [];
