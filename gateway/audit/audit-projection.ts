@@ -23,7 +23,7 @@ const FIELDS: Record<AuditKind, readonly string[]> = {
   integrity: ['recordId', 'reasonCode', 'detail', 'deadLetterId'],
   'payload-expired': ['count', 'firstRef', 'lastRef', 'retentionDays'],
   'retention-purge': ['rule', 'ids', 'count'],
-  'audit-recovery': ['issues', 'restored', 'lost', 'unsure'],
+  'audit-recovery': ['issues', 'restored', 'lost', 'unsure', 'removed'],
   enrollment: ['deviceId', 'server', 'certSha256', 'notAfter'],
   renewal: ['deviceId', 'certSha256', 'serial', 'notAfter'],
   'remote-command': ['command', 'commandId', 'issuer', 'outcome'],

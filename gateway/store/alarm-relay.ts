@@ -38,7 +38,7 @@ const RAISED_MAX = 100;
 const READ_MAX_BYTES = 256 * 1024;
 
 /** Printable text only, bounded: the file sits in a directory others may write to. */
-const isControl = (c: number): boolean => c < 0x20 || (c >= 0x7f && c <= 0x9f);
+const isControl = (c: number): boolean => c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x200e || c === 0x200f || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
 const clean = (s: string, max: number): string => Array.from(s.slice(0, max), (ch) => (isControl(ch.charCodeAt(0)) ? ' ' : ch)).join('');
 
 /** The alarms kept by earlier commands, as the daemon raises them (newest last); the file is removed. */

@@ -1,4 +1,4 @@
-import { access, constants, lstat, readdir, rename, rm } from 'node:fs/promises';
+import { access, chmod, constants, lstat, readdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { Level } from 'level';
@@ -20,8 +20,6 @@ import { leaseHolderRunning, readLease } from './store-lease.js';
  */
 export const GUARD_DIR = '.guard';
 
-const exists = (path: string): Promise<boolean> => lstat(path).then(() => true, () => false);
-
 export class StoreGuard {
   private constructor(private readonly db: Level<string, string>) {}
 
@@ -34,15 +32,15 @@ export class StoreGuard {
     await access(dataDir, constants.W_OK).catch((e: unknown) => {
       throw new LabedgeError('LABEDGE_ERR_STORE_COMMIT', `the store cannot be opened, not even to read it (LevelDB writes at every open): ${fsFailure(e, dataDir) ?? 'not writable'}`, { cause: e });
     });
-    // A guard deleted under a running holder would be made anew unheld: a live holder's fresh lease says so.
-    if (!(await exists(dir)) && leaseHolderRunning(await readLease(dataDir))) {
-      throw new LabedgeError('LABEDGE_ERR_STORE_LOCKED', `the store at ${dataDir} is locked by ${await opts.holder()}: its guard (${dir}) is gone while that process still runs; stop it before opening the store`);
-    }
     const deadline = Date.now() + opts.waitMs;
     for (let said = false, mended = false; ; said = true) {
-      const db = new Level<string, string>(dir);
+      const db = new Level<string, string>(dir, { createIfMissing: true });
       try {
+        // A live holder's fresh lease counts as held whatever the lock files say: a guard (or its LOCK)
+        // deleted under a running process would be made anew unheld.
+        if (leaseHolderRunning(await readLease(dataDir))) throw Object.assign(new Error('a running process holds the lease'), { code: 'LEVEL_LOCKED' });
         await db.open();
+        await chmod(dir, 0o700).catch(() => undefined);
         return new StoreGuard(db);
       } catch (e) {
         const codes = levelCodes(e);
@@ -74,7 +72,7 @@ export class StoreGuard {
 async function mend(dir: string): Promise<void> {
   const stats = await lstat(dir).catch(() => undefined);
   if (stats && !stats.isDirectory()) {
-    await rename(dir, `${dir}.not-a-directory-${Date.now()}`);
+    await rm(dir, { force: true }); // a file or a link where the guard belongs: it never held a lock
     return;
   }
   for (const name of await readdir(dir).catch(() => [] as string[])) if (name !== 'LOCK') await rm(join(dir, name), { recursive: true, force: true });

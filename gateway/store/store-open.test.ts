@@ -335,7 +335,7 @@ describe('integrity on open', () => {
     assert.equal((await store.stats()).inbound, 2);
   });
 
-  for (const variant of ['LOCK deleted', 'guard deleted too'] as const) it(`operators' commands opening the store together beside a running holder (another process) never move it: a damaged table, ${variant}`, async () => {
+  for (const variant of ['LOCK deleted', 'guard deleted too', "guard's LOCK deleted too"] as const) it(`operators' commands opening the store together beside a running holder (another process) never move it: a damaged table, ${variant}`, async () => {
     await commit(5, 'A');
     await commit(0, 'x'); // the log becomes a table
     const holderScript = fileURLToPath(new URL('../../test/harness/store-holder.ts', import.meta.url));
@@ -353,6 +353,7 @@ describe('integrity on open', () => {
       await h.close();
       await rm(join(dataDir, 'store', 'LOCK'));
       if (variant === 'guard deleted too') await rm(join(dataDir, '.guard'), { recursive: true });
+      if (variant === "guard's LOCK deleted too") await rm(join(dataDir, '.guard', 'LOCK'));
       const tries = await Promise.all(
         Array.from({ length: 4 }, async () => {
           const child = spawn(process.execPath, ['--import', 'tsx', holderScript, dataDir, keyFile, '--try'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -389,7 +390,7 @@ describe('integrity on open', () => {
     assert.ok(alarms.some((a) => a.code === 'LABEDGE_ERR_STORE_DAMAGED' && a.message.includes(`1 table file(s) the MANIFEST lists are missing: ${name}`)), JSON.stringify(alarms));
   });
 
-  it('a damaged guard (it holds no data) is made anew, its LOCK kept; one replaced by a file is set aside', async () => {
+  it('a damaged guard (it holds no data) is made anew, its LOCK kept; a file in its place is removed', async () => {
     await commit(3, 'A');
     await writeFile(join(dataDir, '.guard', 'CURRENT'), 'garbage\n');
     let { store } = await openWithAlarms();
