@@ -80,6 +80,9 @@ export class AuditLog {
   }
 
   /** The store's committer; `append` and standalone writes go through it. */
+  /** Told the head's seq after each batch that wrote entries is on disk (the store's audit witness). */
+  onDurable: ((seq: number) => void) | undefined;
+
   attach(submit: Submit): void {
     this.submitFn = submit;
   }
@@ -138,6 +141,7 @@ export class AuditLog {
       if (made.length > 0) out.push({ type: 'put', key: ak.AUDIT_HEAD_KEY, value: this.sealer.seal(ak.AUDIT_HEAD_KEY, encodeHead(head)) });
       await write(out);
       this.head = head;
+      if (made.length > 0) this.onDurable?.(head.seq);
       for (const [op, entry] of made) {
         this.drafts.delete(op);
         this.built.set(op, entry);

@@ -19,7 +19,7 @@ import * as rk from './record-keys.js';
 import { isIntegrityError, RecordSealer } from './record-sealer.js';
 import { scanRange, type Corrupt } from './scan-range.js';
 import { OutboundReads } from './outbound-reads.js';
-import { describeReconcile, reconcileWithAudit, type ReconcileResult } from './reconcile.js';
+import { describeReconcile, HELD_AFTER_DAMAGE, reconcileWithAudit, type ReconcileResult } from './reconcile.js';
 import { classifyOpenFailure, failureReason, hasDataFiles, isCorruption, type StoreDb } from './store-db.js';
 import { notFound } from './store-errors.js';
 import { claimStoreFormat } from './store-format.js';
@@ -156,8 +156,11 @@ export class QueueStore {
       const state = await loadStoreState(db, sealer, runtime.scan);
       const clock = opts.clock ?? { now: () => Date.now() };
       state.seq = runtime.start(state.seq, state.counts, keyring, sealer, () => clock.now());
-      const store = new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 0, await AuditLog.open(db, sealer, clock), runtime, keyring, kek);
-      if (runtime.damaged) await store.reconcile();
+      const audit = await AuditLog.open(db, sealer, clock);
+      const auditShort = runtime.startAuditWitness(audit.currentHead().seq);
+      audit.onDurable = (seq) => runtime.noteAuditHead(seq);
+      const store = new QueueStore(db, sealer, state, clock, opts.groupCommitWindowMs ?? 0, audit, runtime, keyring, kek);
+      if (runtime.damaged) await store.reconcile(auditShort);
       return store;
     } catch (e) {
       await runtime.abort();
@@ -197,24 +200,33 @@ export class QueueStore {
     return rk.idOfKey(key);
   }
 
-  /** After damage: every record the audit trail says is waiting is here, or restored, or named (reconcile.ts). */
-  private async reconcile(): Promise<void> {
+  /**
+   * After damage: every record the audit trail says is waiting is here, or restored, or named
+   * (reconcile.ts). `auditWitnessed`: the head the trail had reached, when it reopened shorter.
+   */
+  private async reconcile(auditWitnessed?: number): Promise<void> {
     let r: ReconcileResult;
     try {
-      r = await reconcileWithAudit({ ...this.internals, audit: this.audit });
+      r = await reconcileWithAudit({ ...this.internals, audit: this.audit, ...(auditWitnessed !== undefined && { auditWitnessed }) });
+      // Held, not delivered: each may have been delivered (or mapped) in what the trail lost.
+      const detail = 'the audit trail lost entries after this record waited: it may have been delivered already; check upstream, then replay it';
+      for (const id of r.held) {
+        if (id.startsWith('o-')) await this.deadLetterOutbound(id, { reasonCode: HELD_AFTER_DAMAGE, detail });
+        else await this.rejected(id, { reasonCode: HELD_AFTER_DAMAGE, detail });
+      }
     } catch (e) {
       // The store is usable; only the comparison failed. Said, not fatal.
       this.runtime.alarm({ code: 'LABEDGE_ERR_STORE_DAMAGED', severity: 'error', message: `the queue could not be compared with the audit trail after the damage (${failureReason(e)}): records may be missing` });
       return;
     }
-    const found = r.restored.count > 0 || r.lost.count > 0 || r.unsure.count > 0 || r.removed.count > 0 || r.partial;
+    const found = r.restored.count > 0 || r.lost.count > 0 || r.unsure.count > 0 || r.removed.count > 0 || r.held.length > 0 || r.partial;
     this.runtime.alarm({
       code: 'LABEDGE_ERR_STORE_DAMAGED',
       severity: found ? 'error' : 'info',
       message: found ? describeReconcile(r) : `compared with the audit trail after the damage: all ${r.waiting} record(s) it says are waiting or kept are here (records the damage took together with their audit entries are beyond this comparison: see the other alarms)`,
     });
     // Said (and written to the trail) first: stopped before this line, the next open compares again.
-    await this.runtime.reconciled();
+    await this.runtime.reconciled(this.audit.currentHead().seq);
   }
 
   /**

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Level } from 'level';
 import { QueueStore, type StoreAlarm } from './queue-store.js';
+import { AUDIT_HEAD_KEY } from '../audit/audit-keys.js';
 
 /**
  * After damage, the queue is compared with the audit trail (reconcile.ts). The damage here is
@@ -136,8 +137,14 @@ describe('reconciling the queue with the audit trail after damage', () => {
       const alarm = alarms.find((a) => /not restored, because the audit trail has a gap/.test(a.message));
       assert.ok(alarm, JSON.stringify(alarms));
       assert.match(alarm.message, new RegExp(outboundId));
-      assert.deepEqual((await store.listInbound(10)).map((r) => r.id), [ids[0], ids[2]], 'nothing brought back');
-      assert.equal((await store.stats()).outbound, 0);
+      assert.equal((await store.stats()).outbound, 0, 'nothing brought back');
+      // The trail reopened shorter than its witness saw: the oldest waiting record is held, not sent (the lost entry may have finished it).
+      assert.ok(alarms.some((a) => /the audit trail reopened at entry \d+, but entry \d+ had been written/.test(a.message)), JSON.stringify(alarms));
+      assert.match(alarm.message, new RegExp(`1 waiting record\\(s\\): they are held as dead letters .*\\(${ids[0]}\\)`));
+      assert.deepEqual((await store.listInbound(10)).map((r) => r.id), [ids[2]]);
+      const [held] = await store.listDeadLetters(10);
+      assert.equal(held?.originId, ids[0]);
+      assert.equal(held?.reasonCode, 'held-after-damage');
     } finally {
       await store.close();
     }
@@ -260,6 +267,39 @@ describe('reconciling the queue with the audit trail after damage', () => {
     try {
       assert.ok(alarms.some((a) => a.severity === 'info' && /all 3 record\(s\)/.test(a.message)), JSON.stringify(alarms));
       assert.deepEqual((await store.listInbound(10)).map((r) => r.id), ids, 'the restored record is still there');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a delivered record brought back together with the loss of its deliver entry (one table held both) is held, not delivered again over a later correction', async () => {
+    const { ids, outboundId } = await build();
+    const raw = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    const record = await raw.get(key(outboundId));
+    const head = await raw.get(AUDIT_HEAD_KEY);
+    await raw.close();
+    assert.ok(record && head);
+    const s = await QueueStore.open({ dataDir, keyFile });
+    await s.delivered(outboundId);
+    let deliverKey = '';
+    for await (const e of s.audit.entries()) if (e.kind === 'deliver') deliverKey = `a!${e.seq.toString(16).padStart(16, '0')}`;
+    await s.close();
+    // The table holding the removal, the deliver entry and the newer head mark is lost; the older one is back.
+    const db = new Level<string, Buffer>(join(dataDir, 'store'), { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+    await db.batch([
+      { type: 'put', key: key(outboundId), value: record },
+      { type: 'del', key: deliverKey },
+      { type: 'put', key: AUDIT_HEAD_KEY, value: head },
+      { type: 'put', key: 'j!0000000000000001', value: Buffer.from('x') },
+    ]);
+    await db.close();
+    const { store, alarms } = await reopen();
+    try {
+      assert.ok(alarms.some((a) => /its last entries are lost/.test(a.message)), JSON.stringify(alarms));
+      assert.equal((await store.stats()).outbound, 0, 'not queued for delivery');
+      const held = (await store.listDeadLetters(10)).filter((d) => d.reasonCode === 'held-after-damage').map((d) => d.originId);
+      assert.ok(held.includes(outboundId), JSON.stringify(held));
+      assert.deepEqual((await store.listInbound(10)).map((r) => r.id), [ids[2]]);
     } finally {
       await store.close();
     }

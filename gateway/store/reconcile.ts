@@ -35,9 +35,19 @@ export interface ReconcileResult {
    * would overwrite a later correction upstream.
    */
   removed: Named;
+  /**
+   * When the trail reopened shorter than its witness saw (its last entries lost with a table):
+   * the waiting records present that those entries may have finished (per source the oldest,
+   * as many as entries were lost; delivery goes in order), to be held as dead letters instead
+   * of delivered again (QueueStore.reconcile).
+   */
+  held: string[];
   /** The trail itself could not be read to the end (damage there too): the comparison is partial. */
   partial: boolean;
 }
+
+/** The dead-letter reason of a record held after the trail lost entries that may have finished it. */
+export const HELD_AFTER_DAMAGE = 'held-after-damage';
 
 /** How many, and the first few by name (for the alarm); every one is named in the audit trail's audit-recovery entries. */
 export interface Named {
@@ -45,14 +55,42 @@ export interface Named {
   first: string[];
 }
 
-type Deps = Pick<StoreInternals, 'db' | 'sealer' | 'state' | 'submit' | 'auditOp'> & { audit: Pick<AuditLog, 'entries' | 'getEntry' | 'readPayload' | 'readHeadMark'> };
+type Deps = Pick<StoreInternals, 'db' | 'sealer' | 'state' | 'submit' | 'auditOp'> & {
+  audit: Pick<AuditLog, 'entries' | 'getEntry' | 'readPayload' | 'readHeadMark'>;
+  /** The head the audit witness saw, when the trail reopened short of it. */
+  auditWitnessed?: number;
+};
 
 const LIST_MAX = 20;
 /** Records compared per read, and names or restored records per audit-recovery entry: memory stays bounded whatever the backlog. */
 const BATCH = 1000;
 
 const summary = (r: ReconcileResult): string =>
-  `reconciled the queue with the audit trail after damage: ${r.restored.count} restored, ${r.lost.count} lost, ${r.unsure.count} possibly lost, ${r.removed.count} finished records that came back removed${r.partial ? ', the trail itself is damaged (partial)' : ''}`;
+  `reconciled the queue with the audit trail after damage: ${r.restored.count} restored, ${r.lost.count} lost, ${r.unsure.count} possibly lost, ${r.removed.count} finished records that came back removed, ${r.held.length} held${r.partial ? ', the trail itself is damaged (partial)' : ''}`;
+
+/**
+ * The waiting records present that `lost` lost trail entries may have finished: per source the
+ * oldest outbound ones, and the oldest inbound ones, `lost` of each (each entry finishes at most
+ * one record, and a source's records are delivered, and inbound ones mapped, oldest first).
+ */
+async function mayBeFinished(d: Deps, fold: PendingFold, lost: number): Promise<string[]> {
+  const held: string[] = [];
+  const perSource = new Map<number, number>();
+  let inbound = 0;
+  for (const prefix of [rk.PREFIX.inbound, rk.PREFIX.outbound]) {
+    for await (const key of d.db.keys(rk.prefixRange(prefix))) {
+      const p = rk.parseKey(key);
+      if (p?.kind === 'inbound' && inbound < lost && fold.isWaiting(p.seq, 'inbound')) {
+        inbound += 1;
+        held.push(rk.idOfKey(key));
+      } else if (p?.kind === 'outbound' && (perSource.get(p.sourceNo) ?? 0) < lost && fold.isWaiting(p.seq, 'outbound')) {
+        perSource.set(p.sourceNo, (perSource.get(p.sourceNo) ?? 0) + 1);
+        held.push(rk.idOfKey(key));
+      }
+    }
+  }
+  return held;
+}
 
 /** Records held but not waiting, checked against the trail in a second pass; past this many, the rest are not. */
 const CANDIDATES_MAX = 200_000;
@@ -178,7 +216,7 @@ class Recovery {
 
   async finish(): Promise<void> {
     const r = this.result;
-    if (r.restored.count === 0 && r.lost.count === 0 && r.unsure.count === 0 && r.removed.count === 0 && !r.partial) return;
+    if (r.restored.count === 0 && r.lost.count === 0 && r.unsure.count === 0 && r.removed.count === 0 && r.held.length === 0 && !r.partial) return;
     await this.flush([summary(r)]);
   }
 
@@ -213,11 +251,14 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
   const mark = await d.audit.readHeadMark().catch(() => 'unreadable' as const);
   if (mark === 'unreadable' || (mark === undefined && last > 0)) gapUpTo = Number.POSITIVE_INFINITY; // the end of the trail is unknown
   else if (mark !== undefined && mark.seq > last) gapUpTo = mark.seq;
+  // A trail shorter than its witness saw lost its last entries: what they finished is unknown.
+  const lostTail = d.auditWitnessed !== undefined && d.auditWitnessed > last ? d.auditWitnessed - last : 0;
+  if (lostTail > 0) gapUpTo = Number.POSITIVE_INFINITY;
   const partial = gapUpTo > 0;
   // Numbers the trail names are taken, whether or not their records survived.
   d.state.seq = Math.max(d.state.seq, fold.maxSeq);
   const none = (): Named => ({ count: 0, first: [] });
-  const out = new Recovery(d, { waiting: fold.waitingCount + fold.deadLetterCount, restored: none(), lost: none(), unsure: none(), removed: none(), partial });
+  const out = new Recovery(d, { waiting: fold.waitingCount + fold.deadLetterCount, restored: none(), lost: none(), unsure: none(), removed: none(), held: [], partial });
   /** The records of `chunk` with none of their keys in the store (a value that cannot be read is there: it is quarantined when the queue reads it). */
   const missing = async (chunk: PendingRecord[]): Promise<PendingRecord[]> => {
     const keys = chunk.map(keysFor);
@@ -256,6 +297,7 @@ export async function reconcileWithAudit(d: Deps): Promise<ReconcileResult> {
     for (const p of await missing(chunk)) await out.name(p.since <= gapUpTo ? 'unsure' : 'lost', describe(p, await originOf(d, p)));
   }
   for (const key of await finishedButHere(d, fold, out.restoredKeys)) await out.remove(key);
+  if (lostTail > 0) out.result.held = await mayBeFinished(d, fold, lostTail);
   await out.finish();
   return out.result;
 }
@@ -265,6 +307,7 @@ export function describeReconcile(r: ReconcileResult): string {
   const list = (n: Named, sep: string): string => `${n.first.join(sep)}${n.count > n.first.length ? `${sep}… (all are named in the audit trail's audit-recovery entries)` : ''}`;
   const total = r.restored.count + r.lost.count + r.unsure.count;
   const parts = total > 0 ? [`the audit trail names ${total} record(s) waiting or kept that the damaged store had lost`] : [`no record the audit trail says is waiting or kept is missing`];
+  if (r.held.length > 0) parts.push(`the audit trail lost its last entries, which may have delivered or mapped ${r.held.length} waiting record(s): they are held as dead letters (reason ${HELD_AFTER_DAMAGE}), not delivered again, so an old result cannot overwrite a later one upstream; check them upstream, then replay them (${r.held.slice(0, LIST_MAX).join(', ')}${r.held.length > LIST_MAX ? ', …' : ''})`);
   if (r.removed.count > 0) parts.push(`${r.removed.count} record(s) the audit trail says were already delivered, dead-lettered or mapped came back with the damage and were removed again, so an old result cannot overwrite a later correction upstream (${list(r.removed, ', ')})`);
   if (r.restored.count > 0) parts.push(`${r.restored.count} restored from their archived raw messages and queued again (${list(r.restored, ', ')}): upstream writes are conditional, so a second delivery duplicates nothing`);
   if (r.lost.count > 0) parts.push(`${r.lost.count} cannot be restored (raw bytes gone, or a dead letter, d-…): have the instrument send them again: ${list(r.lost, '; ')}`);

@@ -42,6 +42,8 @@ import { salvageTable } from './table-salvage.js';
  */
 export const DB_DIR = 'store';
 export const WITNESS_FILE = 'commit-mark';
+/** How far the audit trail reached (commit-witness.ts): a trail that reopens shorter lost its last entries. */
+export const AUDIT_WITNESS_FILE = 'audit-mark';
 export const DAMAGED_DIR = 'damaged';
 /** Written when a read met damage while the store was open (StoreRuntime.noteFailure): the next open repairs. */
 export const DAMAGE_FOUND_FILE = 'damage-found';
@@ -93,6 +95,8 @@ export interface OpenedFiles {
   witnessFile: string;
   /** The mark the witness held before this open (undefined: none to compare). */
   witnessed: number | undefined;
+  /** The audit trail's witnessed head seq before this open (undefined: none to compare). */
+  auditWitnessed: number | undefined;
   scan: KeyScan;
   /** Removed by a clean close (StoreRuntime.close). */
   openMarker: string;
@@ -464,7 +468,8 @@ async function openWithRepair(
     const { lease, previous } = await StoreLease.take(dataDir);
     if (previous) opts.alarm({ code: 'LABEDGE_ERR_STORE_LOCKED', severity: 'info', message: `took over the lease of pid ${previous.pid} on host ${previous.host} (since ${previous.since}), which no longer holds the store` });
     const due = await readFile(join(dataDir, RECONCILE_DUE_FILE)).then(() => true, () => false);
-    return { db, dbDir, lease, witnessFile, witnessed, scan, openMarker, damaged: repaired || dropped > 0 || scan.unknown > 0 || due };
+    const auditWitnessed = await readWitness(join(dataDir, AUDIT_WITNESS_FILE), 'labedge-audit-mark');
+    return { db, dbDir, lease, witnessFile, witnessed, auditWitnessed, scan, openMarker, damaged: repaired || dropped > 0 || scan.unknown > 0 || due };
   } catch (e) {
     await db.close().catch(() => undefined);
     throw e;

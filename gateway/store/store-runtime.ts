@@ -11,7 +11,7 @@ import type { OperatorAccessEvent, QueueStoreOptions, StoreAlarm } from './queue
 import { PREFIX, prefixRange } from './record-keys.js';
 import type { RecordSealer } from './record-sealer.js';
 import { compactRange, failureReason, isCorruption, writeSyncedBatch, type StoreDb } from './store-db.js';
-import { DAMAGE_FOUND_FILE, markReconcileDue, openStoreFiles, RECONCILE_DUE_FILE, type KeyScan, type OpenedFiles } from './store-open.js';
+import { AUDIT_WITNESS_FILE, DAMAGE_FOUND_FILE, markReconcileDue, openStoreFiles, RECONCILE_DUE_FILE, type KeyScan, type OpenedFiles } from './store-open.js';
 import { relayAlarm, takeRelayedAlarms } from './alarm-relay.js';
 import type { QueueCounts } from './store-state.js';
 
@@ -31,6 +31,7 @@ export class StoreRuntime {
   private markedSeq = 0;
   private broken: unknown;
   private witness: CommitWitness | undefined;
+  private auditWitness: CommitWitness | undefined;
   private guard: CapacityGuard | undefined;
   private keyring: StoreKeyring | undefined;
   private sealer: RecordSealer | undefined;
@@ -116,9 +117,39 @@ export class StoreRuntime {
     return resume;
   }
 
-  /** The queue has been compared with the audit trail: the comparison is no longer due. */
-  async reconciled(): Promise<void> {
+  /** The queue has been compared with the audit trail: the comparison is no longer due, and the audit witness starts again from `head`. */
+  async reconciled(head: number): Promise<void> {
+    this.auditWitness?.reset(head);
     await rm(join(this.opts.dataDir, RECONCILE_DUE_FILE), { force: true });
+  }
+
+  /**
+   * Once the audit trail is open: compares its head with the audit witness (a shorter trail
+   * lost its last entries with a table: what they finished may be queued again), then starts
+   * witnessing it. Returns the witnessed head when the trail fell short of it.
+   */
+  startAuditWitness(head: number): number | undefined {
+    // An operator's command leaves this to the daemon: its holds append to the trail, and
+    // `audit verify` must see a shortened trail as it was found.
+    if (this.opts.relayAlarmsAs !== undefined) return undefined;
+    const witnessed = this.files.auditWitnessed;
+    const short = witnessed !== undefined && head < witnessed ? witnessed : undefined;
+    if (short !== undefined) {
+      this.shortfall = true;
+      markReconcileDue(this.opts.dataDir, 'a shorter audit trail than its witness saw');
+      this.alarm({
+        code: 'LABEDGE_ERR_STORE_DAMAGED',
+        severity: 'error',
+        message: `the audit trail reopened at entry ${head}, but entry ${short} had been written: its last entries are lost, and records they finished may be queued again; the queue is compared with the audit trail next`,
+      });
+    }
+    this.auditWitness = CommitWitness.open(join(this.opts.dataDir, AUDIT_WITNESS_FILE), Math.max(head, short ?? 0), 'labedge-audit-mark');
+    return short;
+  }
+
+  /** The audit trail's head after a batch is on disk. */
+  noteAuditHead(seq: number): void {
+    this.auditWitness?.note(seq);
   }
 
   alarm(a: StoreAlarm): void {
@@ -215,6 +246,7 @@ export class StoreRuntime {
   /** After the database handle closed cleanly: the next start need not check the store in a child. */
   async close(): Promise<void> {
     this.witness?.close();
+    this.auditWitness?.close();
     await rm(this.files.openMarker, { force: true }).catch(() => undefined);
     for (const w of this.resealWaiters.splice(0)) w.reject(new LabedgeError('LABEDGE_ERR_STORE_COMMIT', 'the store is closed'));
     await this.files.lease.release().catch(() => undefined);
