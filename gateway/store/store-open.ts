@@ -20,7 +20,7 @@ import {
 import { heldByAnotherProcess, repairInChild, verifyInChild } from './store-repair.js';
 import { describeLease, leaseHolderRunning, readLease, StoreLease } from './store-lease.js';
 import { StoreGuard } from './store-guard.js';
-import { checkTable, checkTables, tableFiles, type TableDamage } from './table-check.js';
+import { checkTables, intactTables, tableFiles, type TableDamage } from './table-check.js';
 import { salvageTable } from './table-salvage.js';
 
 /**
@@ -332,13 +332,13 @@ function describeTableDamage(d: TableDamage): string {
  */
 async function checkTablesFirst(dbDir: string): Promise<string | undefined> {
   // Only the tables the MANIFEST lists (table-check.ts): a half-written one, or a leftover, is not damage.
-  const damage = await checkTables(dbDir);
-  const { missing, unrecorded } = await tableFiles(dbDir);
+  const files = await tableFiles(dbDir);
+  const damage = await checkTables(dbDir, files);
+  const { missing, unrecorded } = files;
   const said: string[] = [];
   if (missing.length > 0) said.push(`${missing.length} table file(s) the MANIFEST lists are missing: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
   // Whole tables (a half-written one is a leftover) that LevelDB's open would delete with their data.
-  const lostFromManifest: string[] = [];
-  for (const t of unrecorded) if (checkTable(await readFile(join(dbDir, t)).catch(() => Buffer.alloc(0))).length === 0) lostFromManifest.push(t);
+  const lostFromManifest = await intactTables(dbDir, unrecorded);
   if (lostFromManifest.length > 0) said.push(`the MANIFEST has lost its record of ${lostFromManifest.length} table file(s) holding data (its last edits are gone, and so is the log it names): ${lostFromManifest.slice(0, 5).join(', ')}${lostFromManifest.length > 5 ? ', …' : ''}`);
   if (damage.length > 0) {
     const tables = new Set(damage.map((d) => d.table)).size;

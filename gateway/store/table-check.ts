@@ -222,11 +222,18 @@ export async function tableFiles(dbDir: string): Promise<TableFiles> {
 }
 
 /** Checks every table LevelDB uses in a directory (a table removed while being read is skipped). */
-export async function checkTables(dbDir: string): Promise<TableDamage[]> {
+export async function checkTables(dbDir: string, files?: TableFiles): Promise<TableDamage[]> {
   const found: TableDamage[] = [];
-  for (const table of (await tableFiles(dbDir)).tables) {
+  for (const table of (files ?? (await tableFiles(dbDir))).tables) {
     const file = await readFile(join(dbDir, table)).catch(() => undefined);
     if (file) for (const d of checkTable(file)) found.push({ table, ...d });
   }
   return found;
+}
+
+/** Those of `names` whose every block passes its checksum (a half-written table does not). */
+export async function intactTables(dbDir: string, names: readonly string[]): Promise<string[]> {
+  const intact: string[] = [];
+  for (const t of names) if (checkTable(await readFile(join(dbDir, t)).catch(() => Buffer.alloc(0))).length === 0) intact.push(t);
+  return intact;
 }
